@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["ConfigError", "Settings", "DEMO_CATALOG_DIR"]
+
+DEMO_CATALOG_DIR = Path(__file__).parent / "demo"
+
+
+class ConfigError(Exception):
+    """A setting is missing or has a value the gateway cannot use."""
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name}={value!r} is not a boolean; use true or false")
+
+
+def _float(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway is configured with; built once from a mapping."""
+
+    database_url: str | None = None
+    data_dir: Path = Path(".govshare")
+    catalog_dir: Path = DEMO_CATALOG_DIR
+    demo: bool = False
+    issuer: str = "urn:govshare:gateway"
+    audience: str = "urn:govshare:api"
+    token_lifetime: int = 900
+    provider_timeout: float = 5.0
+    cors_origins: tuple[str, ...] = ()
+    trusted_jwks: str | None = None
+    trusted_issuer: str | None = None
+    store_urls: Mapping[str, str] = field(default_factory=dict)
+    control_database: str = "govshare"
+    store_database_prefix: str = "govshare_"
+    clients_file: Path | None = None
+    log_level: str = "info"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        values: dict[str, Any] = {}
+        if url := environ.get("GOVSHARE_DATABASE_URL"):
+            values["database_url"] = url
+        if data_dir := environ.get("GOVSHARE_DATA_DIR"):
+            values["data_dir"] = Path(data_dir)
+        if catalog := environ.get("GOVSHARE_CATALOG_DIR"):
+            values["catalog_dir"] = Path(catalog)
+        if issuer := environ.get("GOVSHARE_ISSUER"):
+            values["issuer"] = issuer
+        if audience := environ.get("GOVSHARE_AUDIENCE"):
+            values["audience"] = audience
+        if lifetime := environ.get("GOVSHARE_TOKEN_LIFETIME"):
+            values["token_lifetime"] = int(_float("GOVSHARE_TOKEN_LIFETIME", lifetime))
+        if timeout := environ.get("GOVSHARE_PROVIDER_TIMEOUT"):
+            values["provider_timeout"] = _float("GOVSHARE_PROVIDER_TIMEOUT", timeout)
+        if cors := environ.get("GOVSHARE_CORS_ORIGINS"):
+            values["cors_origins"] = tuple(o.strip() for o in cors.split(",") if o.strip())
+        if jwks := environ.get("GOVSHARE_TRUSTED_JWKS"):
+            values["trusted_jwks"] = jwks
+        if trusted_issuer := environ.get("GOVSHARE_TRUSTED_ISSUER"):
+            values["trusted_issuer"] = trusted_issuer
+        if demo := environ.get("GOVSHARE_DEMO"):
+            values["demo"] = _bool("GOVSHARE_DEMO", demo)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: Path, environ: Mapping[str, str]) -> Settings:
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(document, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(document) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        base = path.parent
+        converted: dict[str, Any] = dict(document)
+        for key in ("data_dir", "catalog_dir", "clients_file"):
+            if key in converted and converted[key] is not None:
+                converted[key] = (base / str(converted[key])).resolve()
+        if "cors_origins" in converted:
+            converted["cors_origins"] = tuple(converted["cors_origins"] or ())
+        if converted.get("demo"):
+            raise ConfigError(f"{path}: demo mode cannot be enabled from a production configuration; use `govshare demo`")
+        settings = cls.from_environ(environ)
+        return replace(settings, **converted)
