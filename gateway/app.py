@@ -1,0 +1,221 @@
+"""The Starlette application: GraphQL over HTTP, OAuth2 token endpoint, JWKS and health."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from strawberry.http.ides import get_graphql_ide_html
+
+from authz.codes import Code
+from authz.context import RequestContext, parse_on_behalf_of
+from authz.policy import decide_duty
+from gateway.auth.oauth import TokenEndpoint
+from gateway.auth.tokens import AuthError, public_jwks
+from gateway.runtime import Runtime
+from schema.build import build_schema
+from schema.context import RequestState
+
+__all__ = ["create_app", "CHINA_TZ"]
+
+log = logging.getLogger("govshare.request")
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
+def _error(code: Code, message: str, status: int, headers: dict[str, str] | None = None, **extensions: Any) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": str(code), **extensions}}]},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _formatted(error: GraphQLError) -> dict[str, Any]:
+    formatted = dict(error.formatted)
+    return formatted
+
+
+def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: tuple[str, ...] = ()) -> Starlette:
+    """`runtime_factory` opens the runtime at start-up; it is closed at shutdown."""
+    holder: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await runtime_factory()
+        holder["runtime"] = runtime
+        holder["schema"] = build_schema(runtime.bundle)
+        holder["tokens"] = TokenEndpoint(runtime.issuer, runtime.clients)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    def runtime() -> Runtime:
+        return holder["runtime"]  # type: ignore[no-any-return]
+
+    async def graphql(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        if request.method == "GET" and "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
+            return HTMLResponse(get_graphql_ide_html())
+        rt = runtime()
+        authorization = request.headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(Code.UNAUTHENTICATED, "send an access token: Authorization: Bearer <token> (obtain one at POST /oauth/token)", 401, {"WWW-Authenticate": "Bearer"})
+        try:
+            principal = rt.verifier.verify(token.strip())
+        except AuthError as exc:
+            return _error(Code.UNAUTHENTICATED, f"access token rejected: {exc}", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        query, variables, operation_name, problem = await _read_operation(request)
+        if problem is not None:
+            return _error(Code.BAD_REQUEST, problem, 400)
+        duty = request.headers.get("x-duty") or None
+        try:
+            on_behalf_of = parse_on_behalf_of(request.headers["x-on-behalf-of"]) if request.headers.get("x-on-behalf-of") else ()
+        except ValueError as exc:
+            return _error(Code.INVALID_ON_BEHALF_OF, str(exc), 400)
+        policy = RequestContext(
+            agency=principal.agency,
+            duty=duty,
+            granted_duties=principal.duties,
+            today=dt.datetime.now(CHINA_TZ).date(),
+            on_behalf_of=on_behalf_of,
+        )
+        if duty is not None:
+            refusal = decide_duty(rt.bundle.catalog, policy)
+            if refusal is not None:
+                _log(request_id, principal.agency, principal.client_id, duty, [], str(refusal.code), started)
+                return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article)
+        state = RequestState(
+            services=rt,
+            principal=principal,
+            policy=policy,
+            request_id=request_id,
+            case_id=request.headers.get("x-case-id") or None,
+        )
+        if request.method == "GET" and query and _is_mutation(query):
+            return _error(Code.BAD_REQUEST, "mutations must be sent with POST", 405)
+        result = await holder["schema"].execute(query, variable_values=variables, context_value=state, operation_name=operation_name)
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [_formatted(e) for e in result.errors]
+        extensions: dict[str, Any] = {"requestId": request_id}
+        sharing = state.sharing_extension()
+        if sharing is not None:
+            extensions["sharing"] = sharing
+        body["extensions"] = extensions
+        codes = sorted({str((e.extensions or {}).get("code")) for e in result.errors or []})
+        outcome = "ok" if not codes else ("partial" if result.data and any(v is not None for v in result.data.values()) else "refused")
+        _log(request_id, principal.agency, principal.client_id, duty, sorted(state.fields_requested), outcome, started, codes, len(state.subjects))
+        return JSONResponse(body, headers={"X-Request-Id": request_id})
+
+    async def token(request: Request) -> Response:
+        return await holder["tokens"].respond(request)
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(public_jwks(runtime().signing_keys), headers={"Cache-Control": "public, max-age=300"})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        status = await runtime().reachable()
+        ready = all(status.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": status}, status_code=200 if ready else 503)
+
+    middleware = []
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "X-Duty", "X-Case-Id", "X-On-Behalf-Of", "X-Request-Id"],
+                expose_headers=["X-Request-Id"],
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/oauth/token", token, methods=["POST"]),
+            Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+
+
+def _is_mutation(query: str) -> bool:
+    from graphql import OperationDefinitionNode, OperationType, parse
+
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return False
+    return any(isinstance(d, OperationDefinitionNode) and d.operation is OperationType.MUTATION for d in document.definitions)
+
+
+async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None, str | None, str | None]:
+    if request.method == "GET":
+        params = request.query_params
+        query = params.get("query")
+        if not query:
+            return "", None, None, "send the GraphQL document in the 'query' parameter"
+        variables = None
+        if params.get("variables"):
+            try:
+                variables = json.loads(params["variables"])
+            except json.JSONDecodeError:
+                return "", None, None, "'variables' is not valid JSON"
+        return query, variables, params.get("operationName"), None
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type not in ("application/json", "application/graphql-response+json"):
+        return "", None, None, "POST a JSON body {\"query\": ..., \"variables\": ...} with Content-Type: application/json"
+    try:
+        payload = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "", None, None, "the request body is not valid JSON"
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return "", None, None, "the JSON body needs a string 'query'"
+    variables = payload.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        return "", None, None, "'variables' must be a JSON object"
+    operation_name = payload.get("operationName")
+    return payload["query"], variables, operation_name if isinstance(operation_name, str) else None, None
+
+
+def _log(request_id: str, agency: str, client: str, duty: str | None, fields: list[str], outcome: str, started: float, codes: list[str] | None = None, subjects: int = 0) -> None:
+    log.info(
+        json.dumps(
+            {
+                "event": "graphql",
+                "requestId": request_id,
+                "agency": agency,
+                "client": client,
+                "duty": duty,
+                "fields": fields,
+                "subjects": subjects,
+                "outcome": outcome,
+                "codes": codes or [],
+                "durationMs": round((time.perf_counter() - started) * 1000, 2),
+            },
+            ensure_ascii=False,
+        )
+    )

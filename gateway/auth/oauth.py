@@ -1,0 +1,129 @@
+"""The OAuth2 client-credentials token endpoint, built on authlib's authorization server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6749.util import scope_to_list
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.auth.secrets import verify_secret
+from gateway.auth.tokens import TokenIssuer
+
+__all__ = ["RegisteredClient", "TokenEndpoint"]
+
+
+@dataclass(frozen=True)
+class RegisteredClient(ClientMixin):  # type: ignore[misc]
+    client_id: str
+    agency: str
+    secret_hash: str
+    duties: tuple[str, ...]
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return " ".join(self.duties)
+        return " ".join(d for d in scope_to_list(scope) if d in self.duties)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return verify_secret(client_secret, self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return endpoint == "token" and method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+
+class _DutyGrant(ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        client: RegisteredClient = self.request.client
+        requested = scope_to_list(self.request.payload.scope) or []
+        foreign = [d for d in requested if d not in client.duties]
+        if foreign:
+            raise InvalidScopeError(
+                description=f"{', '.join(foreign)} is not a duty of agency {client.agency}; its duties: {', '.join(client.duties)}"
+            )
+
+
+class _Request(OAuth2Request):  # type: ignore[misc]
+    def __init__(self, method: str, uri: str, headers: Mapping[str, str], form: dict[str, str]) -> None:
+        super().__init__(method=method, uri=uri, headers=headers)
+        self._form = form
+        self.payload = BasicOAuth2Payload(form)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
+    def __init__(self, issuer: TokenIssuer, clients: Mapping[str, RegisteredClient]) -> None:
+        super().__init__()
+        self.issuer = issuer
+        self.clients = dict(clients)
+        self.register_grant(_DutyGrant)
+        self.register_token_generator("default", self._generate)
+
+    def query_client(self, client_id: str) -> RegisteredClient | None:
+        return self.clients.get(client_id)
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        # access tokens are self-contained JWTs; nothing to store
+        return None
+
+    def _generate(self, grant_type: str, client: RegisteredClient, user: Any = None, scope: str | None = None, expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
+        duties = scope_to_list(client.get_allowed_scope(scope)) or []
+        access_token, lifetime = self.issuer.issue(client_id=client.client_id, agency=client.agency, duties=duties)
+        return {"token_type": "Bearer", "access_token": access_token, "expires_in": lifetime, "scope": " ".join(duties)}
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        # `respond` already builds the framework-neutral request from Starlette's
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> JSONResponse:
+        return JSONResponse(body, status_code=status, headers=dict(headers or []))
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    async def respond(self, request: Request) -> JSONResponse:
+        if request.method != "POST":
+            return JSONResponse({"error": "invalid_request", "error_description": "use POST"}, status_code=405)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if content_type != "application/x-www-form-urlencoded":
+            return JSONResponse(
+                {"error": "invalid_request", "error_description": "send the form as application/x-www-form-urlencoded"},
+                status_code=400,
+            )
+        body = (await request.body()).decode("utf-8", errors="replace")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        oauth_request = _Request(request.method, str(request.url), request.headers, form)
+        return self.create_token_response(oauth_request)  # type: ignore[no-any-return]

@@ -1,0 +1,103 @@
+"""Read-only connection pools to the agencies' own databases (R-16a, R-26)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import asyncpg
+
+__all__ = ["AgencyStores", "ProviderUnavailable", "READ_ONLY_SETTINGS"]
+
+READ_ONLY_SETTINGS = {
+    "default_transaction_read_only": "on",
+    "application_name": "govshare-gateway",
+}
+
+
+class ProviderUnavailable(Exception):
+    """A provider's store could not answer in time."""
+
+    def __init__(self, agency: str, reason: str) -> None:
+        self.agency = agency
+        self.reason = reason
+        super().__init__(f"{agency}: {reason}")
+
+
+StatementObserver = Callable[[str, str, tuple[Any, ...]], None]
+
+
+class AgencyStores:
+    """One pool per agency store, opened lazily; every session is read-only."""
+
+    def __init__(self, dsns: Mapping[str, str], *, timeout: float = 5.0, max_size: int = 10) -> None:
+        self.dsns = dict(dsns)
+        self.timeout = timeout
+        self.max_size = max_size
+        self._pools: dict[str, asyncpg.Pool] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.observers: list[StatementObserver] = []
+
+    async def pool(self, agency: str) -> asyncpg.Pool:
+        pool = self._pools.get(agency)
+        if pool is not None:
+            return pool
+        dsn = self.dsns.get(agency)
+        if dsn is None:
+            raise ProviderUnavailable(agency, "no data store is configured for this agency")
+        lock = self._locks.setdefault(agency, asyncio.Lock())
+        async with lock:
+            if agency not in self._pools:
+                self._pools[agency] = await asyncpg.create_pool(
+                    dsn,
+                    min_size=1,
+                    max_size=self.max_size,
+                    server_settings=READ_ONLY_SETTINGS,
+                    command_timeout=self.timeout,
+                    timeout=self.timeout,
+                )
+            return self._pools[agency]
+
+    async def fetch(self, agency: str, sql: str, args: tuple[Any, ...]) -> list[asyncpg.Record]:
+        for observer in self.observers:
+            observer(agency, sql, args)
+        try:
+            async with asyncio.timeout(self.timeout):
+                pool = await self.pool(agency)
+                async with pool.acquire() as conn:
+                    return await conn.fetch(sql, *args)
+        except TimeoutError:
+            raise ProviderUnavailable(agency, f"no answer within {self.timeout:g}s") from None
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as exc:
+            await self._discard(agency)
+            raise ProviderUnavailable(agency, f"store unreachable ({type(exc).__name__})") from None
+        except asyncpg.PostgresError as exc:
+            raise ProviderUnavailable(agency, f"store refused the query ({exc.sqlstate})") from None
+
+    async def ping(self, agency: str) -> bool:
+        try:
+            await self.fetch(agency, "SELECT 1", ())
+        except ProviderUnavailable:
+            return False
+        return True
+
+    async def columns(self, agency: str) -> dict[str, set[str]]:
+        rows = await self.fetch(
+            agency,
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'",
+            (),
+        )
+        tables: dict[str, set[str]] = {}
+        for row in rows:
+            tables.setdefault(row["table_name"], set()).add(row["column_name"])
+        return tables
+
+    async def _discard(self, agency: str) -> None:
+        pool = self._pools.pop(agency, None)
+        if pool is not None:
+            pool.terminate()
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        await asyncio.gather(*(p.close() for p in pools), return_exceptions=True)

@@ -1,0 +1,216 @@
+"""Generates the unified GraphQL schema from the catalog and the data-store mappings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import inspect
+from collections import defaultdict
+from typing import Any, Optional
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from authz.codes import Code
+from schema.access import access_plan_field, my_access_field
+from schema.catalog_types import AgencyType, CatalogItemType
+from schema.consents import consent_mutations, consents_query
+from schema.errors import coded_error
+from schema.identifiers import IDENTIFIER_SCALAR_MAP, OrganizationCode, ResidentIdNumber, UnifiedSocialCreditCode
+from schema.spec import EntitySpec, FieldSpec, SchemaSpec
+from schema.subjects import load_subjects, resolve_container, resolve_leaf
+
+__all__ = ["build_schema", "describe_field"]
+
+_PYTHON_TYPES: dict[str, Any] = {
+    "String": str,
+    "Int": int,
+    "Float": float,
+    "Boolean": bool,
+    "Date": dt.date,
+    "DateTime": dt.datetime,
+    "Decimal": decimal.Decimal,
+    "ResidentIdNumber": ResidentIdNumber,
+    "UnifiedSocialCreditCode": UnifiedSocialCreditCode,
+    "OrganizationCode": OrganizationCode,
+}
+
+
+def describe_field(spec: FieldSpec, bundle: Any) -> str:
+    item = bundle.catalog.items[spec.item]
+    scope = f" to {', '.join(sorted(item.duties_in_scope))}" if item.duties_in_scope else ""
+    public = ", public" if item.public else ""
+    binding = bundle.catalog.bindings.get(spec.path)
+    copy = f" Shared copy of item {binding.origin}: served onward only with its provider's consent (R-25)." if binding and binding.origin else ""
+    return (
+        f"{spec.description}. Catalog item {item.code} {item.name}; provider {item.provider}; "
+        f"share class {item.share_class}{scope}{public}; update cycle {item.cycle}.{copy}"
+    ).lstrip(". ")
+
+
+def _object_type(name: str, description: str, fields: dict[str, Any]) -> type:
+    cls = type(name, (), dict(fields))
+    return strawberry.type(cls, name=name, description=description)
+
+
+def _leaf(spec: FieldSpec, bundle: Any) -> Any:
+    return strawberry.field(
+        resolver=_with_root(resolve_leaf(spec.path)),
+        graphql_type=Optional[_PYTHON_TYPES[spec.type]],  # noqa: UP045 - a runtime type, not an annotation
+        description=describe_field(spec, bundle),
+        name=spec.name,
+    )
+
+
+def _with_root(fn: Any) -> Any:
+    def resolver(root: Any) -> Any:
+        return fn(root)
+
+    resolver.__signature__ = inspect.Signature([inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD)])  # type: ignore[attr-defined]
+    return resolver
+
+
+def _entity_type(entity: EntitySpec, specs: list[FieldSpec], bundle: Any) -> type:
+    by_container: dict[str | None, list[FieldSpec]] = defaultdict(list)
+    for spec in specs:
+        by_container[spec.container].append(spec)
+    fields: dict[str, Any] = {
+        entity.key_field: strawberry.field(
+            resolver=_with_root(lambda root: root.key),
+            graphql_type=_PYTHON_TYPES[entity.key_scalar],
+            description=f"The identifier of this {entity.name} ({entity.key_scalar}, R-16c).",
+            name=entity.key_field,
+        )
+    }
+    for spec in by_container.get(None, []):
+        fields[spec.name] = _leaf(spec, bundle)
+    for name, obj in entity.objects.items():
+        members = by_container.get(f"{entity.name}.{name}", [])
+        if not members:
+            continue
+        items = sorted({s.item for s in members})
+        nested = _object_type(obj.type, f"{obj.description} (catalog item {', '.join(items)}).", {s.name: _leaf(s, bundle) for s in members})
+        graphql_type = Optional[list[nested]] if obj.list else Optional[nested]  # type: ignore[valid-type]  # noqa: UP045
+        fields[name] = strawberry.field(
+            resolver=_with_root(resolve_container(f"{entity.name}.{name}", obj.list)),
+            graphql_type=graphql_type,
+            description=f"{obj.description}: catalog item {', '.join(items)}.",
+            name=name,
+        )
+    return _object_type(entity.name, entity.description, fields)
+
+
+def _root_fields(entity: EntitySpec, entity_type: type) -> dict[str, Any]:
+    key_type = _PYTHON_TYPES[entity.key_scalar]
+    root = entity.root
+
+    async def one(info: Info, **kwargs: Any) -> Any:
+        views = await load_subjects(info._raw_info, entity, [kwargs[root.argument]])
+        view = views[0]
+        if isinstance(view, GraphQLError):
+            raise view
+        return view
+
+    one.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("info", inspect.Parameter.KEYWORD_ONLY, annotation=Info),
+            inspect.Parameter(root.argument, inspect.Parameter.KEYWORD_ONLY, annotation=key_type),
+        ]
+    )
+    fields = {
+        root.one: strawberry.field(
+            resolver=one,
+            graphql_type=Optional[entity_type],  # noqa: UP045
+            description=f"One {entity.name} by {entity.key_field}; fields are served as the catalog allows for the request's duty.",
+            name=root.one,
+        )
+    }
+    if root.many and root.many_argument:
+        many_argument = root.many_argument
+        limit = root.max
+
+        async def many(info: Info, **kwargs: Any) -> Any:
+            keys = kwargs[many_argument]
+            if len(keys) > limit:
+                raise coded_error(Code.TOO_MANY_SUBJECTS, f"{root.many} takes at most {limit} identifiers per request, got {len(keys)}; split the request")
+            return await load_subjects(info._raw_info, entity, keys)
+
+        many.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter("info", inspect.Parameter.KEYWORD_ONLY, annotation=Info),
+                inspect.Parameter(many_argument, inspect.Parameter.KEYWORD_ONLY, annotation=list[key_type]),  # type: ignore[valid-type]
+            ]
+        )
+        fields[root.many] = strawberry.field(
+            resolver=many,
+            graphql_type=list[Optional[entity_type]],  # type: ignore[valid-type]  # noqa: UP045
+            description=f"Up to {limit} {entity.name} records in one request, in the order asked; one statement per provider whatever the number.",
+            name=root.many,
+        )
+    return fields
+
+
+def _catalog_fields() -> dict[str, Any]:
+    def catalog(info: Info) -> list[CatalogItemType]:
+        bundle = info.context.services.bundle
+        agencies = dict(bundle.catalog.agencies)
+        return [CatalogItemType.from_item(item, agencies) for item in bundle.catalog.items.values()]
+
+    def agencies(info: Info) -> list[AgencyType]:
+        return [AgencyType.from_agency(a) for a in info.context.services.bundle.catalog.agencies.values()]
+
+    def catalog_version(info: Info) -> int:
+        return int(info.context.services.bundle.catalog.version)
+
+    return {
+        "catalog": strawberry.field(resolver=catalog, description="The published sharing catalog: every item, its provider, share class, scope and update cycle."),
+        "agencies": strawberry.field(resolver=agencies, description="The registered agencies, their divisions, duties and contacts."),
+        "catalogVersion": strawberry.field(resolver=catalog_version, name="catalogVersion", description="The catalog version this gateway serves."),
+    }
+
+
+class GatewayMaskErrors(MaskErrors):
+    """Errors without a stable code are internal: they are masked, with code INTERNAL."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return GraphQLError(
+            "Internal error; the gateway logged it with the request id",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": str(Code.INTERNAL)},
+        )
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    return not (error.extensions and "code" in error.extensions)
+
+
+def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry.Schema:
+    spec: SchemaSpec = bundle.schema
+    query_fields: dict[str, Any] = {}
+    by_entity: dict[str, list[FieldSpec]] = defaultdict(list)
+    for field_spec in spec.fields.values():
+        by_entity[field_spec.entity].append(field_spec)
+    for entity in spec.entities.values():
+        entity_type = _entity_type(entity, by_entity.get(entity.name, []), bundle)
+        query_fields.update(_root_fields(entity, entity_type))
+    query_fields.update(_catalog_fields())
+    query_fields["accessPlan"] = access_plan_field(spec)
+    query_fields["myAccess"] = my_access_field()
+    query_fields["onwardConsents"] = consents_query()
+    query = _object_type("Query", "The unified schema of the government information sharing gateway.", query_fields)
+    mutation = _object_type("Mutation", "Consents and workflows of the sharing platform.", consent_mutations())
+    return strawberry.Schema(
+        query=query,
+        mutation=mutation,
+        config=StrawberryConfig(scalar_map=IDENTIFIER_SCALAR_MAP, auto_camel_case=True),
+        extensions=[
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            lambda: GatewayMaskErrors(should_mask_error=_should_mask),
+            *(extensions or []),
+        ],
+    )

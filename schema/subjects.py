@@ -1,0 +1,147 @@
+"""Root resolution: decide, fetch once per provider, and hand views of the subjects to the fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import GraphQLError, GraphQLResolveInfo
+
+from authz.codes import Code
+from authz.policy import Decision, decide_duty, record_divisions
+from resolvers.federation import DivisionSource, fetch_subjects
+from resolvers.stores import ProviderUnavailable
+from schema.context import RequestState
+from schema.errors import coded_error, denial_error
+from schema.selection import leaf_paths
+from schema.spec import EntitySpec
+
+__all__ = ["SubjectView", "load_subjects", "resolve_container", "resolve_leaf"]
+
+
+@dataclass(frozen=True)
+class SubjectView:
+    """One record of an entity (or one object nested in it) as the request may see it."""
+
+    entity: str
+    key: str
+    prefix: str
+    values: Mapping[str, Any]
+    denied: Mapping[str, Decision]
+    unavailable: Mapping[str, ProviderUnavailable]
+    requested: tuple[str, ...]
+
+    def nested(self, prefix: str, values: Mapping[str, Any] | None = None) -> SubjectView:
+        return SubjectView(self.entity, self.key, prefix, values if values is not None else self.values, self.denied, self.unavailable, self.requested)
+
+
+def unavailable_error(exc: ProviderUnavailable) -> GraphQLError:
+    return coded_error(
+        Code.PROVIDER_UNAVAILABLE,
+        f"provider {exc.agency} did not answer: {exc.reason}; its fields are null, the rest of the answer is served",
+        provider=exc.agency,
+    )
+
+
+def resolve_leaf(path: str) -> Any:
+    def resolve(root: SubjectView) -> Any:
+        decision = root.denied.get(path)
+        if decision is not None:
+            raise denial_error(decision)
+        failure = root.unavailable.get(path)
+        if failure is not None:
+            raise unavailable_error(failure)
+        return root.values.get(path)
+
+    return resolve
+
+
+def resolve_container(path: str, many: bool) -> Any:
+    def resolve(root: SubjectView) -> Any:
+        under = [p for p in root.requested if p.startswith(path + ".")]
+        blocked = [p for p in under if p in root.denied or p in root.unavailable]
+        if many:
+            if under and len(blocked) == len(under):
+                first = blocked[0]
+                if first in root.denied:
+                    raise denial_error(root.denied[first])
+                raise unavailable_error(root.unavailable[first])
+            elements = root.values.get(path) or []
+            return [root.nested(path, {**root.values, **element}) for element in elements]
+        if blocked or root.values.get(path):
+            return root.nested(path)
+        return None
+
+    return resolve
+
+
+def _division_source(state: RequestState, entity: EntitySpec) -> DivisionSource:
+    bundle = state.services.bundle
+    rule = bundle.catalog.divisions.get(entity.name)
+    if rule is None:
+        return DivisionSource()
+    if rule.key_slice is not None:
+        return DivisionSource(key_slice=rule.key_slice)
+    binding = bundle.catalog.bindings.get(rule.field or "")
+    if binding is None:
+        return DivisionSource()
+    provider = bundle.catalog.items[binding.item].provider
+    table = bundle.mappings[provider].table_for(binding.path)
+    if table is None:
+        return DivisionSource()
+    return DivisionSource(agency=provider, table=table, column=table.columns[binding.path])
+
+
+async def load_subjects(info: GraphQLResolveInfo, entity: EntitySpec, keys: Sequence[str]) -> list[SubjectView | GraphQLError | None]:
+    state: RequestState = info.context
+    refusal = decide_duty(state.services.bundle.catalog, state.policy)
+    if refusal is not None:
+        state.denied.append(refusal)
+        raise denial_error(refusal)
+    requested: list[str] = []
+    for node in info.field_nodes:
+        requested.extend(p for p in leaf_paths(entity, node.selection_set, info.fragments, info.variable_values) if p not in requested)
+    decisions = state.services.decide(state.policy, tuple(requested))
+    state.fields_requested.update(requested)
+    allowed = [p for p in requested if decisions[p].allowed]
+    denied = {p: d for p, d in decisions.items() if not d.allowed}
+    state.denied.extend(denied.values())
+    divisions = record_divisions(state.services.bundle.catalog, state.policy)
+    fetched = await fetch_subjects(
+        state.services.stores,
+        state.services.bundle.mappings,
+        keys,
+        allowed,
+        divisions,
+        _division_source(state, entity) if divisions else None,
+    )
+    state.providers.update(fetched.providers)
+    state.rows += sum(fetched.row_counts.values())
+    provider_of = {p: decisions[p].provider for p in allowed}
+    unavailable = {p: fetched.unavailable[a] for p, a in provider_of.items() if a in fetched.unavailable}
+    served_any = False
+    views: list[SubjectView | GraphQLError | None] = []
+    for key in keys:
+        if key in fetched.out_of_division:
+            views.append(
+                coded_error(
+                    Code.OUT_OF_DIVISION,
+                    f"{entity.name} {key} is registered outside division {', '.join(sorted(divisions))} of {state.policy.agency}; "
+                    "district agencies receive only records of their own division (R-21a)",
+                    article="R-21a",
+                )
+            )
+            continue
+        record = fetched.records[key]
+        if allowed and not record.found and not unavailable:
+            views.append(None)
+            continue
+        state.subjects.add(key)
+        served_any = served_any or record.found
+        views.append(SubjectView(entity.name, key, entity.name, record.values, denied, unavailable, tuple(requested)))
+    if served_any:
+        for path in allowed:
+            if path not in unavailable:
+                state.record_served(decisions[path])
+    return views
