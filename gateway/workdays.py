@@ -53,7 +53,7 @@ def add_working_days(start: date, n: int) -> Deadline:
     start = _as_date(start)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive number of working days, got {n!r}")
-    day = start - _ONE_DAY
+    day = start
     counted = 0
     estimated = False
     while counted < n:

@@ -1,0 +1,188 @@
+"""The `govshare` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gateway.settings import ConfigError, Settings
+
+__all__ = ["main"]
+
+console = Console(stderr=True)
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("govshare")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+    # strawberry would log every failed request, identifiers included; the request line suffices
+    logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
+
+
+@click.group()
+@click.version_option(package_name="govshare")
+def main() -> None:
+    """govshare: lawful, duty-scoped information sharing between government agencies."""
+
+
+database_url_option = click.option(
+    "--database-url",
+    envvar="GOVSHARE_DATABASE_URL",
+    help="PostgreSQL server URL (env GOVSHARE_DATABASE_URL); without it an embedded server runs in --data-dir.",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".govshare"),
+    envvar="GOVSHARE_DATA_DIR",
+    show_default=True,
+    help="Where the embedded PostgreSQL keeps its data (env GOVSHARE_DATA_DIR).",
+)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@data_dir_option
+@database_url_option
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+def demo(host: str, port: int, data_dir: Path, database_url: str | None, log_level: str) -> None:
+    """Create (or reuse) the demo world's databases and serve the gateway over them."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.database import select_server
+    from gateway.provision import provision_demo
+    from gateway.runtime import Runtime
+
+    _configure_logging(log_level)
+    settings = Settings.from_environ(os.environ, demo=True, data_dir=data_dir, database_url=database_url)
+    with console.status("starting PostgreSQL" if not database_url else "connecting to PostgreSQL"):
+        server = select_server(database_url, data_dir)
+    try:
+        with console.status("preparing the demo databases") as status:
+            databases = asyncio.run(provision_demo(server, settings, lambda m: status.update(m)))
+        for name in databases.created:
+            console.print(f"  created database [bold]{name}[/]")
+        app = create_app(lambda: Runtime.start(settings, databases.control_dsn, databases.store_dsns), settings.cors_origins)
+        _print_welcome(host, port)
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")).run()
+    finally:
+        server.stop()
+        console.print("govshare demo stopped")
+
+
+def _print_welcome(host: str, port: int) -> None:
+    from gateway.catalog_files import demo_files, load_bundle
+
+    base = f"http://{host}:{port}"
+    bundle = load_bundle(demo_files())
+    table = Table(title="demo clients (client_id / client_secret / duties)")
+    table.add_column("client_id")
+    table.add_column("client_secret")
+    table.add_column("duties")
+    for agency in bundle.catalog.agencies.values():
+        table.add_row(agency.code, f"demo-{agency.code}", " ".join(agency.duties))
+    console.print(table)
+    console.print(f"GraphiQL: [bold]{base}/graphql[/]   JWKS: {base}/.well-known/jwks.json   ready: {base}/readyz")
+    console.print("Try it:")
+    console.print(
+        f"  TOKEN=$(curl -s -u gz-zfcxjsj:demo-gz-zfcxjsj -d grant_type=client_credentials {base}/oauth/token"
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f"  curl -s {base}/graphql -H \"Authorization: Bearer $TOKEN\" -H 'X-Duty: zj.housing-security'"
+        " -H 'Content-Type: application/json'"
+        " -d '{\"query\": \"{ person(idNumber: \\\"440106199001011235\\\") { name maritalStatus socialInsurance { status } } }\"}'",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print("Press Ctrl+C to stop.")
+
+
+@main.command()
+@click.option("--config", "config_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML settings file.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(config_file: Path, host: str, port: int) -> None:
+    """Serve the gateway with a production configuration (control database and agency store URLs)."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.runtime import Runtime
+
+    try:
+        settings = Settings.from_file(config_file, os.environ)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not settings.database_url:
+        raise click.UsageError(f"{config_file}: database_url (the control database) is required")
+    from gateway.catalog_files import CatalogError, catalog_files, load_bundle
+
+    try:
+        bundle = load_bundle(catalog_files(settings.catalog_dir))
+    except CatalogError as exc:
+        raise click.ClickException(f"the catalog is not valid:\n{exc}") from None
+    missing = sorted(set(bundle.mappings) - set(settings.store_urls))
+    if missing:
+        raise click.UsageError(f"{config_file}: store_urls lacks the data store of {', '.join(missing)}")
+    _configure_logging(settings.log_level)
+    control = settings.database_url
+    app = create_app(lambda: Runtime.start(settings, control, settings.store_urls), settings.cors_origins)
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=True)).run()
+
+
+@main.group()
+def catalog() -> None:
+    """Work with the sharing catalog files."""
+
+
+@catalog.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def catalog_validate(files: tuple[Path, ...]) -> None:
+    """Check catalog, agency and mapping FILES (or directories of them) without starting anything."""
+    from gateway.catalog_files import CatalogError, catalog_files, load_bundle
+
+    paths: list[Path] = []
+    for f in files:
+        paths.extend(catalog_files(f) if f.is_dir() else [f])
+    try:
+        bundle = load_bundle(paths)
+    except CatalogError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(1) from None
+    c = bundle.catalog
+    click.echo(f"ok: {len(c.agencies)} agencies, {len(c.items)} items, {len(c.bindings)} fields, {len(bundle.mappings)} data-store mappings")
+
+
+@main.group()
+def schema() -> None:
+    """The unified GraphQL schema."""
+
+
+@schema.command("print")
+@click.option("--catalog-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Catalog directory (default: the demo catalog).")
+def schema_print(catalog_dir: Path | None) -> None:
+    """Write the SDL generated from the catalog to standard output."""
+    from gateway.catalog_files import CatalogError, catalog_files, demo_files, load_bundle
+    from schema.build import build_schema
+
+    try:
+        bundle = load_bundle(catalog_files(catalog_dir) if catalog_dir else demo_files())
+    except CatalogError as exc:
+        raise click.ClickException(f"the catalog is not valid:\n{exc}") from None
+    click.echo(build_schema(bundle).as_str())
+
+
+if __name__ == "__main__":
+    main()
