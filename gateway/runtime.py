@@ -16,7 +16,7 @@ from authz.cache import DecisionCache
 from authz.context import RequestContext
 from authz.policy import Decision
 from gateway.auth.oauth import RegisteredClient
-from gateway.auth.tokens import TokenIssuer, TokenVerifier, generate_signing_key
+from gateway.auth.tokens import TokenIssuer, TokenVerifier, generate_signing_key, load_jwks
 from gateway.catalog_files import CatalogBundle, CatalogError, catalog_files, check_store_columns, load_bundle
 from gateway.migrate import migrate
 from gateway.settings import Settings
@@ -77,6 +77,10 @@ class Runtime:
             keys = await _signing_keys(control)
             issuer = TokenIssuer(keys[0], settings.issuer, settings.audience, settings.token_lifetime)
             verifier = TokenVerifier(KeySet(list(keys)), settings.issuer, settings.audience)
+            if settings.trusted_jwks:
+                if not settings.trusted_issuer:
+                    raise ValueError("trusted_jwks needs trusted_issuer: the issuer whose tokens those keys sign")
+                verifier.trust(settings.trusted_issuer, load_jwks(settings.trusted_jwks))
             clients = await _clients(control)
             consents = ConsentStore(control)
             runtime = cls(settings, control, stores, consents, issuer, verifier, keys, clients, bundle)

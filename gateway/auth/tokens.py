@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -16,7 +17,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from schema.context import Principal
 
-__all__ = ["AuthError", "TokenIssuer", "TokenVerifier", "ALLOWED_ALGORITHMS", "generate_signing_key"]
+__all__ = ["ALLOWED_ALGORITHMS", "AuthError", "TokenIssuer", "TokenVerifier", "generate_signing_key", "load_jwks", "public_jwks"]
 
 ALLOWED_ALGORITHMS = ("ES256", "EdDSA")
 
@@ -60,43 +61,52 @@ def public_jwks(keys: Sequence[ECKey]) -> dict[str, Any]:
 
 
 class TokenVerifier:
-    """Checks signature (allow-listed algorithms only), issuer, audience, expiry and not-before."""
+    """Checks signature (allow-listed algorithms only), issuer, audience, expiry and not-before.
+
+    Tokens of the gateway's own issuer are checked with its keys; a deployment with its own
+    identity provider adds that issuer with its JWKS.
+    """
 
     def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: int = 30) -> None:
-        self.keys = keys
-        self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
-        self.registry = JWTClaimsRegistry(
-            leeway=leeway,
+        self.trusted: dict[str, KeySet] = {issuer: keys}
+
+    def trust(self, issuer: str, jwks: Mapping[str, Any]) -> None:
+        try:
+            self.trusted[issuer] = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"the JWKS of issuer {issuer} is not a valid key set: {exc}") from None
+
+    def _registry(self, issuer: str) -> JWTClaimsRegistry:
+        return JWTClaimsRegistry(
+            leeway=self.leeway,
             iss={"essential": True, "value": issuer},
-            aud={"essential": True, "value": audience},
+            aud={"essential": True, "value": self.audience},
             exp={"essential": True},
             sub={"essential": True},
         )
 
-    @classmethod
-    def from_jwks(cls, jwks: Mapping[str, Any], issuer: str, audience: str) -> TokenVerifier:
-        return cls(KeySet.import_key_set(dict(jwks)), issuer, audience)
-
     def verify(self, token: str) -> Principal:
-        header = _header(token)
+        header, claims = _unverified(token)
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
             raise AuthError(f"token algorithm {alg!r} is not accepted; use one of {', '.join(ALLOWED_ALGORITHMS)}")
+        issuer = claims.get("iss")
+        keys = self.trusted.get(issuer) if isinstance(issuer, str) else None
+        if keys is None:
+            raise AuthError(f"token issuer {issuer!r} is not trusted")
         try:
-            decoded = jwt.decode(token, self.keys, algorithms=list(ALLOWED_ALGORITHMS))
+            decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
         except JoseError as exc:
             raise AuthError(f"token signature is not valid ({exc.error})") from None
         except ValueError:
             raise AuthError("token is malformed") from None
         try:
-            self.registry.validate(decoded.claims)
+            self._registry(issuer).validate(decoded.claims)
         except JoseError as exc:
             raise AuthError(f"token claims rejected: {exc.description or exc.error}") from None
         claims = decoded.claims
-        if "nbf" in claims and claims["nbf"] > time.time() + self.leeway:
-            raise AuthError("token is not valid yet (nbf)")
         agency = claims.get("agency")
         duties = claims.get("duties")
         if duties is None and isinstance(claims.get("scope"), str):
@@ -106,17 +116,35 @@ class TokenVerifier:
         return Principal(agency=agency, client_id=str(claims["sub"]), duties=frozenset(str(d) for d in duties), token_id=claims.get("jti"))
 
 
-def _header(token: str) -> dict[str, Any]:
-    import base64
+def load_jwks(source: str) -> dict[str, Any]:
+    """A JWKS from a file path or an https URL."""
+    if source.startswith(("https://", "http://")):
+        import httpx
 
+        response = httpx.get(source, timeout=10)
+        response.raise_for_status()
+        data = response.json()
+    else:
+        with open(source, encoding="utf-8") as handle:
+            data = json.load(handle)
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise ValueError(f"{source} is not a JWKS document (an object with a 'keys' list)")
+    return data
+
+
+def _b64json(segment: str, what: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(raw)
+    except (ValueError, json.JSONDecodeError):
+        raise AuthError(f"token {what} is not valid base64url JSON") from None
+    if not isinstance(value, dict):
+        raise AuthError(f"token {what} is not a JSON object")
+    return value
+
+
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     parts = token.split(".")
     if len(parts) != 3:
         raise AuthError("token is not a compact JWS (three dot-separated parts)")
-    try:
-        raw = base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4))
-        header = json.loads(raw)
-    except (ValueError, json.JSONDecodeError):
-        raise AuthError("token header is not valid base64url JSON") from None
-    if not isinstance(header, dict):
-        raise AuthError("token header is not a JSON object")
-    return header
+    return _b64json(parts[0], "header"), _b64json(parts[1], "payload")

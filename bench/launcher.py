@@ -1,0 +1,73 @@
+"""Runs the real gateway under uvicorn for the benchmark, in its own process.
+
+    python bench/launcher.py --port PORT
+
+Configuration comes from the environment variable GOVSHARE_BENCH_GATEWAY, a JSON object
+{"control_database", "store_database_prefix", "control_dsn", "store_dsns"} written by
+bench/run.py. The app is built exactly as `govshare demo` builds it (create_app +
+Runtime.start); logging is kept at warning so the per-request INFO line is not written.
+
+With GOVSHARE_BENCH_PROFILE=FILE the whole server runs under cProfile and the stats are
+written to FILE when it stops (for investigation only: profiling slows the gateway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+CONFIG_ENV = "GOVSHARE_BENCH_GATEWAY"
+PROFILE_ENV = "GOVSHARE_BENCH_PROFILE"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    config = json.loads(os.environ[CONFIG_ENV])
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    govshare = logging.getLogger("govshare")
+    govshare.handlers[:] = [handler]
+    govshare.setLevel(logging.WARNING)
+    govshare.propagate = False
+    logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
+
+    settings = Settings(
+        demo=True,
+        control_database=config["control_database"],
+        store_database_prefix=config["store_database_prefix"],
+        log_level="warning",
+    )
+    app = create_app(lambda: Runtime.start(settings, config["control_dsn"], config["store_dsns"]), settings.cors_origins)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
+    )
+    profile_path = os.environ.get(PROFILE_ENV)
+    if not profile_path:
+        server.run()
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        server.run()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+async def test_token_endpoint_grants_requested_duties(client: httpx.AsyncClient, runtime: Any) -> None:
+    response = await client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "mz.assistance"}, auth=("gz-mzj", "demo-gz-mzj"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900 and body["scope"] == "mz.assistance"
+    principal = runtime.verifier.verify(body["access_token"])
+    assert principal.agency == "gz-mzj" and principal.duties == frozenset({"mz.assistance"})
+
+
+async def test_no_scope_grants_every_duty_of_the_agency(client: httpx.AsyncClient, runtime: Any) -> None:
+    response = await client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-gab", "demo-gz-gab"))
+    assert runtime.verifier.verify(response.json()["access_token"]).duties == frozenset({"gab.household", "gab.public-order"})
+
+
+async def test_wrong_secret_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-mzj", "demo-gz-rsj"))
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+async def test_duty_of_another_agency_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "gab.household"}, auth=("gz-mzj", "demo-gz-mzj"))
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "invalid_scope"
+    assert "gab.household" in body["error_description"]
+
+
+async def test_other_grants_are_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/oauth/token", data={"grant_type": "password", "username": "x", "password": "y"}, auth=("gz-mzj", "demo-gz-mzj"))
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
+
+
+async def test_jwks_serves_the_signing_key(client: httpx.AsyncClient, runtime: Any) -> None:
+    response = await client.get("/.well-known/jwks.json")
+    keys = response.json()["keys"]
+    assert [k["kid"] for k in keys] == [runtime.signing_keys[0].kid]
+    assert keys[0]["alg"] == "ES256" and "d" not in keys[0]
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert all(ready.json()["checks"].values())
+
+
+async def test_graphiql_is_served_to_browsers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_malformed_bodies_get_bad_request(client: httpx.AsyncClient, agent: Any) -> None:
+    token = await agent("gz-mzj").token()
+    headers = {"Authorization": f"Bearer {token}"}
+    bad_json = await client.post("/graphql", content=b"{not json", headers={**headers, "Content-Type": "application/json"})
+    assert bad_json.status_code == 400 and bad_json.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    no_query = await client.post("/graphql", json={"variables": {}}, headers=headers)
+    assert no_query.status_code == 400
+    syntax = await client.post("/graphql", json={"query": "{ person("}, headers=headers)
+    assert syntax.status_code == 200 and syntax.json()["errors"][0]["message"].startswith("Syntax Error")
