@@ -176,8 +176,8 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
             mappings[mapping.agency] = mapping
 
     for path, spec in field_specs.items():
-        item = items[spec.item]
-        if path not in bound:
+        item = items.get(spec.item)
+        if item is not None and path not in bound:
             b.problem(item_files[item.code], f"item {item.code}", f"field {path} has no column in {item.provider}'s data-store mapping")
 
     if b.problems:
