@@ -150,9 +150,9 @@ def generate(persons: int, entities: int, seed: int = 20260101, tick: Callable[[
         population.append((number, name, "male" if male else "female", born, ethnicity_of(), address, division))
         names[number] = name
         data.persons.append(number)
-        if len(data.persons) % 5000 == 0:
-            tick("persons", 5000)
-    tick("persons", len(data.persons) % 5000)
+        if len(data.persons) % 1000 == 0:
+            tick("persons", 1000)
+    tick("persons", len(data.persons) % 1000)
 
     # USCCs first: employers of insured persons are real generated entities
     seen_usccs = set(FIXED_ENTITIES)
@@ -172,7 +172,7 @@ def generate(persons: int, entities: int, seed: int = 20260101, tick: Callable[[
     housing = data.rows.setdefault(("gz-zfcxjsj", "housing_security_application"), [])
     insurance_status = _weighted(rng, [("active", 80), ("suspended", 12), ("terminated", 8)])
     housing_status = _weighted(rng, [("waiting", 50), ("approved", 35), ("rejected", 15)])
-    for row in population:
+    for index, row in enumerate(population, start=1):
         number, born = row[0], row[3]
         adult = (today - born).days >= 22 * 365  # type: ignore[operator]
         status = None
@@ -190,7 +190,9 @@ def generate(persons: int, entities: int, seed: int = 20260101, tick: Callable[[
             decision = housing_status()
             decided = None if decision == "waiting" else applied + dt.timedelta(days=rng.randrange(30, 200))
             housing.append((number, decision, applied, decided, status))
-        tick("agency records", 1)
+        if index % 1000 == 0:
+            tick("agency records", 1000)
+    tick("agency records", len(population) % 1000)
 
     entity_status = _weighted(rng, [("active", 88), ("revoked", 5), ("cancelled", 7)])
     entity_type = _weighted(rng, [("有限责任公司", 80), ("股份有限公司", 5), ("个人独资企业", 8), ("合伙企业", 7)])
@@ -199,7 +201,7 @@ def generate(persons: int, entities: int, seed: int = 20260101, tick: Callable[[
     licences = data.rows.setdefault(("gz-scjgj", "business_license"), [])
     ratings = data.rows.setdefault(("gz-swj", "tax_credit_rating"), [])
     tz = dt.timezone(dt.timedelta(hours=8))
-    for code in data.entities:
+    for index, code in enumerate(data.entities, start=1):
         division = code[2:8]
         industry, scope = rng.choice(INDUSTRIES)
         trade = "".join(rng.sample(TRADE_WORDS, 2)) + "".join(rng.sample(TRADE_WORDS, 2))
@@ -217,5 +219,7 @@ def generate(persons: int, entities: int, seed: int = 20260101, tick: Callable[[
             ratings.append((code, 2024, grade(), dt.datetime(2024, 4, 1, 10, tzinfo=tz) + dt.timedelta(hours=rng.randrange(24 * 300))))
             if established.year < 2023 and rng.random() < 0.5:
                 ratings.append((code, 2023, grade(), dt.datetime(2023, 4, 20, 10, tzinfo=tz)))
-        tick("entities", 1)
+        if index % 1000 == 0:
+            tick("entities", 1000)
+    tick("entities", len(data.entities) % 1000)
     return data

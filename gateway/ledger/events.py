@@ -1,0 +1,201 @@
+"""The disclosure event: who obtained which fields of whom, under which duty, and how it ended."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal, cast, get_args
+
+__all__ = [
+    "DeniedField", "DisclosureEvent", "ItemDisclosure", "Outcome", "Source", "format_time", "operation_hash",
+    "parse_time", "subject_hash",
+]
+
+Outcome = Literal["ok", "partial", "refused", "error"]
+Source = Literal["network", "cache"]
+
+_OUTCOMES = frozenset(get_args(Outcome))
+_SOURCES = frozenset(get_args(Source))
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def subject_hash(key: bytes, identifier: str) -> str:
+    """HMAC-SHA256 of a subject identifier (resident ID number, USCC, ...) under the ledger key, hex.
+
+    The identifier is stripped and upper-cased first, so a lowercase check character `x`
+    hashes like the `X` that schema.identifiers returns.
+    """
+    if len(key) < 16:
+        raise ValueError("the ledger's subject key must be at least 16 bytes")
+    return hmac.new(key, identifier.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def operation_hash(query: str) -> str:
+    """sha256 of the GraphQL query text, hex."""
+    return hashlib.sha256(query.encode("utf-8")).hexdigest()
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime(_TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def _strings(name: str, values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise TypeError(f"{name} must be a list of strings, not a string")
+    result = tuple(values)
+    if not all(isinstance(v, str) for v in result):
+        raise TypeError(f"{name} must contain strings only")
+    return result
+
+
+@dataclass(frozen=True)
+class DeniedField:
+    field: str
+    code: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "code": self.code}
+
+
+@dataclass(frozen=True)
+class ItemDisclosure:
+    """One catalog item of an operation: the fields served and the fields denied with their codes."""
+
+    item: str
+    provider: str
+    served: tuple[str, ...] = ()
+    denied: tuple[DeniedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "served", _strings("served", self.served))
+        denied = tuple(d if isinstance(d, DeniedField) else DeniedField(**d) for d in self.denied)
+        object.__setattr__(self, "denied", denied)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "provider": self.provider,
+            "served": list(self.served),
+            "denied": [d.to_json() for d in self.denied],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ItemDisclosure:
+        return cls(
+            item=data["item"],
+            provider=data["provider"],
+            served=tuple(data.get("served", ())),
+            denied=tuple(DeniedField(d["field"], d["code"]) for d in data.get("denied", ())),
+        )
+
+
+@dataclass(frozen=True)
+class DisclosureEvent:
+    """One operation, allowed or denied, from the network or the cache.
+
+    `subjects` holds keyed hashes only (see `subject_hash`); a value that is not a 64-digit
+    lowercase hex string is refused, so a plain identifier can never reach the ledger.
+    """
+
+    time: datetime
+    request_id: str
+    agency: str
+    client: str
+    duty: str | None
+    operation_hash: str
+    outcome: Outcome
+    receipt_id: str | None = None
+    case_id: str | None = None
+    on_behalf_of: tuple[str, ...] = ()
+    operation_name: str | None = None
+    items: tuple[ItemDisclosure, ...] = ()
+    subjects: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    row_count: int = 0
+    latency_ms: float = 0.0
+    source: Source = "network"
+
+    def __post_init__(self) -> None:
+        if self.time.utcoffset() is None:
+            raise ValueError("event time must be timezone-aware")
+        # Microseconds are what timestamptz keeps; the chain must hash what is stored.
+        object.__setattr__(self, "time", self.time.astimezone(timezone.utc))
+        if self.outcome not in _OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, not {self.outcome!r}")
+        if self.source not in _SOURCES:
+            raise ValueError(f"source must be one of {sorted(_SOURCES)}, not {self.source!r}")
+        if not _HEX64.fullmatch(self.operation_hash):
+            raise ValueError("operation_hash must be a sha256 hex digest")
+        object.__setattr__(self, "on_behalf_of", _strings("on_behalf_of", self.on_behalf_of))
+        for entry in self.on_behalf_of:
+            agency, sep, duty = entry.partition(":")
+            if not sep or not agency or not duty:
+                raise ValueError(f"on_behalf_of entry {entry!r} is not of the form <agency>:<duty>")
+        subjects = _strings("subjects", self.subjects)
+        if not all(_HEX64.fullmatch(s) for s in subjects):
+            raise ValueError("subjects must be keyed hashes (subject_hash), never plain identifiers")
+        object.__setattr__(self, "subjects", subjects)
+        object.__setattr__(self, "providers", _strings("providers", self.providers))
+        items = tuple(i if isinstance(i, ItemDisclosure) else ItemDisclosure.from_json(i) for i in self.items)
+        object.__setattr__(self, "items", items)
+        if isinstance(self.row_count, bool) or not isinstance(self.row_count, int) or self.row_count < 0:
+            raise ValueError("row_count must be a non-negative integer")
+        latency = float(self.latency_ms)
+        if not math.isfinite(latency) or latency < 0:
+            raise ValueError("latency_ms must be a finite non-negative number")
+        # Rounded to the microsecond so the float's JSON text is short and stable.
+        object.__setattr__(self, "latency_ms", round(latency, 3))
+
+    def to_json(self) -> dict[str, Any]:
+        """The canonical dict (JSON types only) that the chain hashes, without seq."""
+        return {
+            "time": format_time(self.time),
+            "request_id": self.request_id,
+            "receipt_id": self.receipt_id,
+            "agency": self.agency,
+            "client": self.client,
+            "duty": self.duty,
+            "case_id": self.case_id,
+            "on_behalf_of": list(self.on_behalf_of),
+            "operation_name": self.operation_name,
+            "operation_hash": self.operation_hash,
+            "items": [i.to_json() for i in self.items],
+            "subjects": list(self.subjects),
+            "providers": list(self.providers),
+            "row_count": self.row_count,
+            "latency_ms": self.latency_ms,
+            "outcome": self.outcome,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DisclosureEvent:
+        return cls(
+            time=parse_time(data["time"]),
+            request_id=data["request_id"],
+            receipt_id=data.get("receipt_id"),
+            agency=data["agency"],
+            client=data["client"],
+            duty=data.get("duty"),
+            case_id=data.get("case_id"),
+            on_behalf_of=tuple(data.get("on_behalf_of", ())),
+            operation_name=data.get("operation_name"),
+            operation_hash=data["operation_hash"],
+            items=tuple(ItemDisclosure.from_json(i) for i in data.get("items", ())),
+            subjects=tuple(data.get("subjects", ())),
+            providers=tuple(data.get("providers", ())),
+            row_count=data.get("row_count", 0),
+            latency_ms=data.get("latency_ms", 0.0),
+            outcome=cast(Outcome, data["outcome"]),
+            source=cast(Source, data.get("source", "network")),
+        )
