@@ -1,0 +1,271 @@
+"""Group commit: concurrently appended events share one transaction, and nobody returns early.
+
+`append` resolves only after the transaction holding its event has committed (with
+`synchronous_commit` at least `local`), or raises `LedgerUnavailable`: the caller then answers
+AUDIT_UNAVAILABLE instead of serving data unrecorded. Gateway processes sharing a database
+keep one chain: every batch takes a transaction-scoped advisory lock and reads the head
+under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import asyncpg
+from prometheus_client import Counter, Histogram
+
+from gateway.ledger.chain import COLUMNS, GENESIS_HASH, EncodedEvent, LedgerRecord, encode_event, link, record_row
+from gateway.ledger.checkpoints import Checkpoint, CheckpointSigner, write_checkpoint
+from gateway.ledger.events import DisclosureEvent, subject_hash
+from gateway.ledger.sinks import AuditSink, SinkFanout, SinkStats
+
+__all__ = ["LEDGER_LOCK", "LedgerUnavailable", "LedgerWriter", "WriterStats"]
+
+LEDGER_LOCK = 724102
+"""Advisory lock key that serialises appends to the chain (724101 is the migration lock)."""
+
+_LOCK_SQL = (
+    "SELECT pg_advisory_xact_lock($1), CASE WHEN current_setting('synchronous_commit') = 'off'"
+    " THEN set_config('synchronous_commit', 'on', true) END"
+)
+_HEAD_SQL = "SELECT seq, hash FROM disclosure_events ORDER BY seq DESC LIMIT 1"
+
+log = logging.getLogger("govshare.ledger")
+
+LEDGER_EVENTS = Counter("govshare_ledger_events", "Disclosure events appended, by result", ["result"])
+LEDGER_BATCHES = Counter("govshare_ledger_batches", "Group commit transactions, by result", ["result"])
+LEDGER_COMMIT_SECONDS = Histogram(
+    "govshare_ledger_commit_seconds", "Time to commit one batch of disclosure events",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+
+class LedgerUnavailable(Exception):
+    """The event could not be durably recorded; the operation must not be answered with data."""
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    events: int
+    batches: int
+    failed_events: int
+    failed_batches: int
+    largest_batch: int
+    checkpoints: int
+
+
+@dataclass(frozen=True)
+class _Waiter:
+    encoded: EncodedEvent
+    future: asyncio.Future[LedgerRecord]
+    arrived: float
+
+
+class LedgerWriter:
+    """Appends disclosure events to `disclosure_events` in group commits and feeds the sinks.
+
+    A batch is written when `max_batch` events wait or the oldest has waited `max_delay`
+    seconds; each write (connection, lock, insert, commit) is bounded by `write_timeout`.
+    With `checkpoint_signer`, a signed checkpoint of the head is written every
+    `checkpoint_every` events and every `checkpoint_interval` seconds when the head moved.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        hmac_key: bytes,
+        max_delay: float = 0.002,
+        max_batch: int = 500,
+        sinks: Sequence[AuditSink] = (),
+        sink_queue_size: int = 10_000,
+        write_timeout: float = 5.0,
+        checkpoint_signer: CheckpointSigner | None = None,
+        checkpoint_every: int | None = 1000,
+        checkpoint_interval: float | None = 60.0,
+    ) -> None:
+        subject_hash(hmac_key, "")  # refuses a short key now rather than at the first request
+        if max_delay < 0 or max_batch < 1 or write_timeout <= 0:
+            raise ValueError("max_delay must be >= 0, max_batch >= 1 and write_timeout > 0")
+        self._pool = pool
+        self._hmac_key = hmac_key
+        self._max_delay = max_delay
+        self._max_batch = max_batch
+        self._write_timeout = write_timeout
+        self._fanout = SinkFanout(sinks, queue_size=sink_queue_size, batch_size=max_batch)
+        self._has_sinks = bool(sinks)
+        self._signer = checkpoint_signer
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_interval = checkpoint_interval
+        self._pending: list[_Waiter] = []
+        self._wakeup = asyncio.Event()
+        self._checkpoint_due = asyncio.Event()
+        self._since_checkpoint = 0
+        self._task: asyncio.Task[None] | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._running = False
+        self._events = self._batches = self._failed_events = self._failed_batches = 0
+        self._largest_batch = self._checkpoints = 0
+
+    def subject_hash(self, identifier: str) -> str:
+        """The keyed hash under which `identifier` appears in events' `subjects`."""
+        return subject_hash(self._hmac_key, identifier)
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            self._events, self._batches, self._failed_events, self._failed_batches, self._largest_batch,
+            self._checkpoints,
+        )
+
+    def sink_stats(self) -> list[SinkStats]:
+        return self._fanout.stats()
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._fanout.start()
+        self._task = asyncio.create_task(self._run(), name="govshare-ledger-writer")
+        periodic = self._checkpoint_every is not None or self._checkpoint_interval is not None
+        if self._signer is not None and periodic:
+            self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="govshare-ledger-checkpoints")
+
+    async def close(self, sink_timeout: float = 5.0) -> None:
+        """Refuses new events, commits those already appended, checkpoints the head, drains the sinks."""
+        if not self._running:
+            return
+        self._running = False
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
+            self._checkpoint_task = None
+            if self._since_checkpoint:
+                with contextlib.suppress(LedgerUnavailable):
+                    await self.checkpoint()
+        await self._fanout.close(sink_timeout)
+
+    async def append(self, event: DisclosureEvent) -> LedgerRecord:
+        """Returns once `event` is durably committed; raises LedgerUnavailable when it cannot be."""
+        if not self._running:
+            raise LedgerUnavailable("the ledger writer is not running")
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(encode_event(event), loop.create_future(), loop.time())
+        self._pending.append(waiter)
+        if len(self._pending) == 1 or len(self._pending) >= self._max_batch:
+            self._wakeup.set()
+        return await waiter.future
+
+    async def checkpoint(self, signer: CheckpointSigner | None = None) -> Checkpoint | None:
+        """Writes a signed checkpoint of the committed head (None: empty ledger or head already signed)."""
+        signer = signer or self._signer
+        if signer is None:
+            raise ValueError("no checkpoint signer given")
+        try:
+            async with asyncio.timeout(self._write_timeout), self._pool.acquire() as conn:
+                written = await write_checkpoint(conn, signer, datetime.now(timezone.utc))
+        except Exception as exc:
+            log.error("ledger checkpoint failed: %s: %s", type(exc).__name__, exc)
+            raise LedgerUnavailable("the ledger checkpoint could not be written") from exc
+        if written is not None:
+            self._checkpoints += 1
+        return written
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._gather()
+            if not batch:
+                return
+            await self._write(batch)
+
+    async def _gather(self) -> list[_Waiter]:
+        while not self._pending:
+            if not self._running:
+                return []
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        deadline = self._pending[0].arrived + self._max_delay
+        loop = asyncio.get_running_loop()
+        while self._running and len(self._pending) < self._max_batch:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        return batch
+
+    async def _write(self, batch: list[_Waiter]) -> None:
+        started = asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                records = await self._commit([w.encoded for w in batch])
+        except Exception as exc:
+            self._failed_batches += 1
+            self._failed_events += len(batch)
+            LEDGER_BATCHES.labels("failed").inc()
+            LEDGER_EVENTS.labels("failed").inc(len(batch))
+            log.error("ledger write of %d events failed: %s: %s", len(batch), type(exc).__name__, exc)
+            for waiter in batch:
+                if not waiter.future.done():
+                    error = LedgerUnavailable("the disclosure ledger could not record the event")
+                    error.__cause__ = exc
+                    waiter.future.set_exception(error)
+            return
+        LEDGER_COMMIT_SECONDS.observe(asyncio.get_running_loop().time() - started)
+        LEDGER_BATCHES.labels("committed").inc()
+        LEDGER_EVENTS.labels("committed").inc(len(records))
+        self._batches += 1
+        self._events += len(records)
+        self._largest_batch = max(self._largest_batch, len(records))
+        for waiter, record in zip(batch, records):
+            if not waiter.future.done():
+                waiter.future.set_result(record)
+        if self._has_sinks:
+            self._fanout.publish([r.to_json() for r in records])
+        self._since_checkpoint += len(records)
+        if self._checkpoint_every is not None and self._since_checkpoint >= self._checkpoint_every:
+            self._checkpoint_due.set()
+
+    async def _commit(self, encoded: list[EncodedEvent]) -> list[LedgerRecord]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_LOCK_SQL, LEDGER_LOCK)
+            head = await conn.fetchrow(_HEAD_SQL)
+            seq, prev = (head["seq"], head["hash"]) if head is not None else (0, GENESIS_HASH)
+            records = []
+            for item in encoded:
+                seq += 1
+                digest = link(prev, item.canonical(seq))
+                records.append(LedgerRecord(seq, prev, digest, item.event))
+                prev = digest
+            await conn.copy_records_to_table(
+                "disclosure_events", records=[record_row(r) for r in records], columns=COLUMNS
+            )
+        return records
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._checkpoint_interval):
+                    await self._checkpoint_due.wait()
+            self._checkpoint_due.clear()
+            if not self._since_checkpoint:
+                continue
+            self._since_checkpoint = 0
+            try:
+                await self.checkpoint()
+            except LedgerUnavailable:
+                self._since_checkpoint = max(self._since_checkpoint, 1)
