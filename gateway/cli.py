@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -77,10 +78,21 @@ def demo(host: str, port: int, data_dir: Path, database_url: str | None, log_lev
             console.print(f"  created database [bold]{name}[/]")
         app = create_app(lambda: Runtime.start(settings, databases.control_dsn, databases.store_dsns), settings.cors_origins)
         _print_welcome(host, port)
+        _exit_cleanly_on_signals()
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")).run()
     finally:
         server.stop()
         console.print("govshare demo stopped")
+
+
+def _exit_cleanly_on_signals() -> None:
+    # uvicorn shuts down gracefully, then re-raises the signal it caught; turning it into an
+    # exit lets the embedded PostgreSQL be stopped on the way out
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _print_welcome(host: str, port: int) -> None:
@@ -138,6 +150,7 @@ def serve(config_file: Path, host: str, port: int) -> None:
     _configure_logging(settings.log_level)
     control = settings.database_url
     app = create_app(lambda: Runtime.start(settings, control, settings.store_urls), settings.cors_origins)
+    _exit_cleanly_on_signals()
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=True)).run()
 
 
