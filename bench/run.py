@@ -183,6 +183,7 @@ class Scenario:
     title: str
     gateway: OpFactory
     direct: OpFactory | None
+    agencies: tuple[str, ...] = ()  # databases the direct reads need a pool for
 
 
 def _check_body(response: httpx.Response) -> str | None:
@@ -269,18 +270,21 @@ def build_scenarios(base_url: str, token: str, pools: dict[str, asyncpg.Pool], d
             "(a) person, 4 providers",
             gateway(lambda r: {"query": PERSON_QUERY, "variables": {"id": r.choice(persons)}}),
             direct(one_person),
+            tuple(SQL_ONE),
         ),
         Scenario(
             "b",
             "(b) persons, 100 ids",
             gateway(lambda r: {"query": PERSONS_QUERY, "variables": {"ids": r.sample(persons, 100)}}),
             direct(many_persons),
+            tuple(SQL_MANY),
         ),
         Scenario(
             "c",
             "(c) entity, 1 provider",
             gateway(lambda r: {"query": ENTITY_QUERY, "variables": {"uscc": r.choice(entities)}}),
             direct(one_entity),
+            ("gz-scjgj",),
         ),
     ]
 
@@ -327,10 +331,36 @@ async def verify_answers(base_url: str, token: str, pools: dict[str, asyncpg.Poo
 # ---------------------------------------------------------------- databases
 
 
-def choose_server(url: str | None) -> tuple[DatabaseServer, str]:
+async def open_pools(pools: dict[str, asyncpg.Pool], dsns: dict[str, str], agencies: tuple[str, ...], size: int) -> None:
+    for agency in agencies:
+        pools[agency] = await asyncpg.create_pool(dsns[agency], min_size=1, max_size=size)
+
+
+async def close_pools(pools: dict[str, asyncpg.Pool]) -> None:
+    for pool in pools.values():
+        with contextlib.suppress(Exception):
+            await pool.close()
+    pools.clear()
+
+
+async def check_connection_budget(pool: asyncpg.Pool, concurrencies: list[int]) -> None:
+    """The gateway keeps up to 10 connections per agency store; warn when the server may run out."""
+    row = await pool.fetchrow(
+        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int AS usable,"
+        " (SELECT count(*) FROM pg_stat_activity) AS used"
+    )
+    need = 4 * POOL_SIZE + 4 * min(POOL_SIZE, max(concurrencies)) + 15  # gateway pools + direct pools + control and slack
+    if row["usable"] - row["used"] < need:
+        console.print(
+            f"[yellow]warning: the server has {row['usable'] - row['used']} free connections of {row['usable']}; "
+            f"this run may need about {need} (gateway pools + direct pools). Other clients of the server may be refused.[/]"
+        )
+
+
+def choose_server(url: str | None, embedded: bool = False) -> tuple[DatabaseServer, str]:
     if url:
         return DatabaseServer(url), "given by --database-url"
-    if local_server_reachable():
+    if not embedded and local_server_reachable():
         return DatabaseServer(LOCAL_URL), "127.0.0.1:5432"
     return select_server(None, ROOT / ".govshare" / "bench"), "embedded (pgserver, .govshare/bench)"
 
@@ -461,7 +491,7 @@ async def obtain_token(base_url: str, agency: str, scope: str) -> str:
 # ---------------------------------------------------------------- report
 
 
-def machine_info(server_label: str, server_version: str) -> list[str]:
+def machine_info(server_label: str, server_version: str, load: float) -> list[str]:
     model = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -474,7 +504,7 @@ def machine_info(server_label: str, server_version: str) -> list[str]:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http_impl = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return [
-        f"machine: {os.cpu_count()} logical cores ({affinity} usable) {model} · {platform.system()} {platform.release()} · Python {platform.python_version()}",
+        f"machine: {os.cpu_count()} logical cores ({affinity} usable) {model} · {platform.system()} {platform.release()} · Python {platform.python_version()} · load average before measuring {load:.2f}",
         f"PostgreSQL {server_version} at {server_label} · gateway: uvicorn 1 worker, {loop} loop, {http_impl} HTTP · bench client: httpx HTTP/1.1 keep-alive, one client per worker",
         "client, gateway and PostgreSQL share the same cores: CPU% columns are of one core (100% = one core busy)",
     ]
@@ -533,7 +563,7 @@ def report(results: list[tuple[Scenario, int, Result, Result | None]], info: lis
 async def run(args: argparse.Namespace) -> None:
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     wanted = set(args.scenarios.split(","))
-    server, label = choose_server(args.database_url)
+    server, label = choose_server(args.database_url, args.embedded)
     prefix = f"bench_{secrets.token_hex(3)}_"
     settings = Settings(demo=True, control_database=f"{prefix}control", store_database_prefix=prefix, log_level="warning")
     gateway: GatewayProcess | None = None
@@ -551,11 +581,11 @@ async def run(args: argparse.Namespace) -> None:
             token = await obtain_token(gateway.base_url, CLIENT, DUTY)
         console.print(f"gateway pid {gateway.process.pid} at {gateway.base_url}; token for {CLIENT} / {DUTY}")
 
-        for agency in ("gz-gab", "gz-mzj", "gz-rsj", "gz-zfcxjsj", "gz-scjgj"):
-            pools[agency] = await asyncpg.create_pool(databases.store_dsns[agency], min_size=1, max_size=POOL_SIZE)
+        await open_pools(pools, databases.store_dsns, ("gz-gab", "gz-mzj", "gz-rsj", "gz-zfcxjsj", "gz-scjgj"), 2)
         server_version = await pools["gz-gab"].fetchval("SHOW server_version")
-
+        await check_connection_budget(pools["gz-gab"], concurrencies)
         problems = await verify_answers(gateway.base_url, token, pools, data)
+        await close_pools(pools)
         for problem in problems:
             console.print(f"[red]wrong answer: {problem}[/]")
         if not problems:
@@ -566,6 +596,7 @@ async def run(args: argparse.Namespace) -> None:
         results: list[tuple[Scenario, int, Result, Result | None]] = []
         plan = [(s, c) for s in scenarios for c in (concurrencies[:1] if s.key == "0" else concurrencies)]
         columns = [TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("measuring", total=len(plan))
             for scenario, concurrency in plan:
@@ -575,15 +606,18 @@ async def run(args: argparse.Namespace) -> None:
                 direct = None
                 if scenario.direct is not None:
                     progress.update(task, description=f"{scenario.title} c={concurrency} direct")
-                    direct = await drive(concurrency, scenario.direct, warmup, duration, gateway.process.pid)
+                    # pools only while measured: the server's max_connections is shared with the gateway's pools
+                    await open_pools(pools, databases.store_dsns, scenario.agencies, POOL_SIZE)
+                    try:
+                        direct = await drive(concurrency, scenario.direct, warmup, duration, gateway.process.pid)
+                    finally:
+                        await close_pools(pools)
                 results.append((scenario, concurrency, gw, direct))
                 progress.advance(task)
-        report(results, machine_info(label, server_version))
+        report(results, machine_info(label, server_version, load_before))
         console.print(f"\ntotal run time {time.monotonic() - started:.0f}s (seeding included)")
     finally:
-        for pool in pools.values():
-            with contextlib.suppress(Exception):
-                await pool.close()
+        await close_pools(pools)
         if gateway is not None:
             gateway.stop()
             if gateway.process.returncode not in (0, None, -signal.SIGTERM):
@@ -610,6 +644,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels (default 1,16)")
     parser.add_argument("--scenarios", default="a,b,c", help="subset of a,b,c (default all)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--embedded", action="store_true", help="use the embedded server even when 127.0.0.1:5432 is reachable")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases afterwards")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile and write its stats to FILE (slows it down)")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -26,6 +28,7 @@ from authz.policy import decide_duty
 from gateway.auth.oauth import TokenEndpoint
 from gateway.auth.tokens import AuthError, public_jwks
 from gateway.runtime import Runtime
+from resolvers.evidence import SnapshotRecord
 from schema.build import build_schema
 from schema.context import RequestState
 
@@ -118,6 +121,12 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         sharing = state.sharing_extension()
         if sharing is not None:
             extensions["sharing"] = sharing
+        if state.evidence:
+            try:
+                extensions["snapshot"] = await _store_snapshot(rt, state)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.exception("snapshot could not be stored", extra={"requestId": request_id})
+                return _error(Code.AUDIT_UNAVAILABLE, "the data snapshot could not be stored; nothing was served (R-23b). Retry later.", 503)
         body["extensions"] = extensions
         codes = sorted({str((e.extensions or {}).get("code")) for e in result.errors or []})
         outcome = "ok" if not codes else ("partial" if result.data and any(v is not None for v in result.data.values()) else "refused")
@@ -128,7 +137,9 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         return await holder["tokens"].respond(request)
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse(public_jwks(runtime().signing_keys), headers={"Cache-Control": "public, max-age=300"})
+        rt = runtime()
+        keys = public_jwks(rt.signing_keys)["keys"] + rt.evidence.seals.public_jwks()["keys"]
+        return JSONResponse({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -160,6 +171,23 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         middleware=middleware,
         lifespan=lifespan,
     )
+
+
+async def _store_snapshot(rt: Runtime, state: RequestState) -> dict[str, Any]:
+    record = SnapshotRecord(
+        id=str(uuid.uuid4()),
+        agency=state.principal.agency,
+        client=state.principal.client_id,
+        duty=state.policy.duty or "",
+        case_id=state.case_id,
+        request_id=state.request_id,
+        created_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+        records=state.evidence,
+        signature="",
+    )
+    record = dataclasses.replace(record, signature=rt.evidence.sign_snapshot(record))
+    await rt.snapshots.insert(record)
+    return {"id": record.id, "caseId": record.case_id, "records": len(record.records)}
 
 
 def _is_mutation(query: str) -> bool:

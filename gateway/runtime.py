@@ -14,13 +14,16 @@ from joserfc.jwk import ECKey, KeySet
 
 from authz.cache import DecisionCache
 from authz.context import RequestContext
+from authz.model import ItemKind
 from authz.policy import Decision
 from gateway.auth.oauth import RegisteredClient
 from gateway.auth.tokens import TokenIssuer, TokenVerifier, generate_signing_key, load_jwks
 from gateway.catalog_files import CatalogBundle, CatalogError, catalog_files, check_store_columns, load_bundle
 from gateway.migrate import migrate
 from gateway.settings import Settings
+from gateway.evidence import Evidence, load_seal_keyring
 from resolvers.control import ConsentStore
+from resolvers.evidence import SnapshotStore
 from resolvers.stores import AgencyStores
 
 __all__ = ["Runtime", "store_database_name"]
@@ -43,6 +46,8 @@ class Runtime:
     signing_keys: list[ECKey]
     clients: dict[str, RegisteredClient]
     bundle: CatalogBundle
+    evidence: Evidence
+    snapshots: SnapshotStore
     decisions: DecisionCache = field(default_factory=DecisionCache)
     _listener: asyncpg.Connection | None = None
 
@@ -83,7 +88,9 @@ class Runtime:
                 verifier.trust(settings.trusted_issuer, load_jwks(settings.trusted_jwks))
             clients = await _clients(control)
             consents = ConsentStore(control)
-            runtime = cls(settings, control, stores, consents, issuer, verifier, keys, clients, bundle)
+            sealing = [i.provider for i in bundle.catalog.items.values() if i.kind in (ItemKind.LICENSE, ItemKind.DOCUMENT)]
+            evidence = Evidence(await load_seal_keyring(control, sealing), keys)
+            runtime = cls(settings, control, stores, consents, issuer, verifier, keys, clients, bundle, evidence, SnapshotStore(control))
             await runtime.refresh_consents()
             await runtime._listen(control_dsn)
             return runtime

@@ -19,6 +19,7 @@ from schema.access import access_plan_field, my_access_field
 from schema.catalog_types import AgencyType, CatalogItemType
 from schema.consents import consent_mutations, consents_query
 from schema.errors import coded_error
+from schema.evidence import evidence_fields, sealed_containers
 from schema.identifiers import IDENTIFIER_SCALAR_MAP, OrganizationCode, ResidentIdNumber, UnifiedSocialCreditCode
 from schema.spec import EntitySpec, FieldSpec, SchemaSpec
 from schema.subjects import load_subjects, resolve_container, resolve_leaf
@@ -73,7 +74,20 @@ def _with_root(fn: Any) -> Any:
     return resolver
 
 
-def _entity_type(entity: EntitySpec, specs: list[FieldSpec], bundle: Any) -> type:
+def _seal_field(container: str, item_code: str, bundle: Any) -> Any:
+    item = bundle.catalog.items[item_code]
+    return strawberry.field(
+        resolver=_with_root(resolve_leaf(f"{container}.seal")),
+        graphql_type=Optional[str],  # noqa: UP045
+        description=(
+            f"Electronic seal of {item.provider} over this {item.name} record (R-23a): a compact JWS of the item, subject, "
+            "every field value, provider and signing time; verify it with verifySeal or the keys at /.well-known/jwks.json."
+        ),
+        name="seal",
+    )
+
+
+def _entity_type(entity: EntitySpec, specs: list[FieldSpec], bundle: Any, sealed: dict[str, str]) -> type:
     by_container: dict[str | None, list[FieldSpec]] = defaultdict(list)
     for spec in specs:
         by_container[spec.container].append(spec)
@@ -92,7 +106,10 @@ def _entity_type(entity: EntitySpec, specs: list[FieldSpec], bundle: Any) -> typ
         if not members:
             continue
         items = sorted({s.item for s in members})
-        nested = _object_type(obj.type, f"{obj.description} (catalog item {', '.join(items)}).", {s.name: _leaf(s, bundle) for s in members})
+        members_fields = {s.name: _leaf(s, bundle) for s in members}
+        if f"{entity.name}.{name}" in sealed:
+            members_fields["seal"] = _seal_field(f"{entity.name}.{name}", sealed[f"{entity.name}.{name}"], bundle)
+        nested = _object_type(obj.type, f"{obj.description} (catalog item {', '.join(items)}).", members_fields)
         graphql_type = Optional[list[nested]] if obj.list else Optional[nested]  # type: ignore[valid-type]  # noqa: UP045
         fields[name] = strawberry.field(
             resolver=_with_root(resolve_container(f"{entity.name}.{name}", obj.list)),
@@ -103,12 +120,16 @@ def _entity_type(entity: EntitySpec, specs: list[FieldSpec], bundle: Any) -> typ
     return _object_type(entity.name, entity.description, fields)
 
 
-def _root_fields(entity: EntitySpec, entity_type: type) -> dict[str, Any]:
+SNAPSHOT_ARGUMENT = inspect.Parameter("snapshot", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=False)
+
+
+def _root_fields(entity: EntitySpec, entity_type: type, sealed: dict[str, str]) -> dict[str, Any]:
     key_type = _PYTHON_TYPES[entity.key_scalar]
     root = entity.root
 
-    async def one(info: Info, **kwargs: Any) -> Any:
-        views = await load_subjects(info._raw_info, entity, [kwargs[root.argument]])
+    async def one(info: Info, snapshot: bool = False, **kwargs: Any) -> Any:
+        info.context.snapshot_requested |= snapshot
+        views = await load_subjects(info._raw_info, entity, [kwargs[root.argument]], sealed)
         view = views[0]
         if isinstance(view, GraphQLError):
             raise view
@@ -118,6 +139,7 @@ def _root_fields(entity: EntitySpec, entity_type: type) -> dict[str, Any]:
         [
             inspect.Parameter("info", inspect.Parameter.KEYWORD_ONLY, annotation=Info),
             inspect.Parameter(root.argument, inspect.Parameter.KEYWORD_ONLY, annotation=key_type),
+            SNAPSHOT_ARGUMENT,
         ]
     )
     fields = {
@@ -132,16 +154,18 @@ def _root_fields(entity: EntitySpec, entity_type: type) -> dict[str, Any]:
         many_argument = root.many_argument
         limit = root.max
 
-        async def many(info: Info, **kwargs: Any) -> Any:
+        async def many(info: Info, snapshot: bool = False, **kwargs: Any) -> Any:
             keys = kwargs[many_argument]
             if len(keys) > limit:
                 raise coded_error(Code.TOO_MANY_SUBJECTS, f"{root.many} takes at most {limit} identifiers per request, got {len(keys)}; split the request")
-            return await load_subjects(info._raw_info, entity, keys)
+            info.context.snapshot_requested |= snapshot
+            return await load_subjects(info._raw_info, entity, keys, sealed)
 
         many.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [
                 inspect.Parameter("info", inspect.Parameter.KEYWORD_ONLY, annotation=Info),
                 inspect.Parameter(many_argument, inspect.Parameter.KEYWORD_ONLY, annotation=list[key_type]),  # type: ignore[valid-type]
+                SNAPSHOT_ARGUMENT,
             ]
         )
         fields[root.many] = strawberry.field(
@@ -194,9 +218,11 @@ def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry
     by_entity: dict[str, list[FieldSpec]] = defaultdict(list)
     for field_spec in spec.fields.values():
         by_entity[field_spec.entity].append(field_spec)
+    sealed = sealed_containers(bundle)
     for entity in spec.entities.values():
-        entity_type = _entity_type(entity, by_entity.get(entity.name, []), bundle)
-        query_fields.update(_root_fields(entity, entity_type))
+        entity_type = _entity_type(entity, by_entity.get(entity.name, []), bundle, sealed)
+        query_fields.update(_root_fields(entity, entity_type, sealed))
+    query_fields.update(evidence_fields())
     query_fields.update(_catalog_fields())
     query_fields["accessPlan"] = access_plan_field(spec)
     query_fields["myAccess"] = my_access_field()

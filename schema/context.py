@@ -9,6 +9,10 @@ from authz.context import RequestContext
 from authz.policy import Decision
 
 if TYPE_CHECKING:
+    import asyncpg
+
+    from gateway.evidence import Evidence
+    from resolvers.evidence import SnapshotStore
     from gateway.catalog_files import CatalogBundle
     from resolvers.control import ConsentStore
     from resolvers.stores import AgencyStores
@@ -29,6 +33,15 @@ class Services(Protocol):
     def decide(self, ctx: RequestContext, paths: tuple[str, ...]) -> dict[str, Decision]: ...
 
     async def refresh_consents(self) -> None: ...
+
+    @property
+    def evidence(self) -> Evidence: ...
+
+    @property
+    def snapshots(self) -> SnapshotStore: ...
+
+    @property
+    def control(self) -> asyncpg.Pool: ...
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,9 @@ class RequestState:
     providers: set[str] = field(default_factory=set)
     rows: int = 0
     fields_requested: set[str] = field(default_factory=set)
+    snapshot_requested: bool = False
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    snapshot_id: str | None = None
 
     def record_served(self, decision: Decision) -> None:
         if decision.item is None or decision.provider is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -93,21 +94,56 @@ def _division_source(state: RequestState, entity: EntitySpec) -> DivisionSource:
     return DivisionSource(agency=provider, table=table, column=table.columns[binding.path])
 
 
-async def load_subjects(info: GraphQLResolveInfo, entity: EntitySpec, keys: Sequence[str]) -> list[SubjectView | GraphQLError | None]:
+def _seal_records(state: RequestState, sealed: Mapping[str, str], containers: set[str], key: str, values: dict[str, Any], requested: list[str]) -> None:
+    catalog = state.services.bundle.catalog
+    now = dt.datetime.now(dt.timezone.utc)
+    capture = state.snapshot_requested or state.case_id is not None
+    for container in sorted(containers):
+        item = catalog.items[sealed[container]]
+        raw = values.get(container)
+        rows: list[dict[str, Any]] = raw if isinstance(raw, list) else ([values] if raw else [])
+        for row in rows:
+            fields = {p.rsplit(".", 1)[1]: row.get(p) for p in item.fields}
+            token = state.services.evidence.seal(item.code, item.provider, key, fields, now)
+            row[f"{container}.seal"] = token
+            if capture:
+                served = sorted(p.rsplit(".", 1)[1] for p in requested if p.startswith(container + ".") and not p.endswith(".seal"))
+                state.evidence.append({"item": item.code, "provider": item.provider, "subject": key, "fields": fields, "served": served, "seal": token})
+
+
+async def load_subjects(
+    info: GraphQLResolveInfo, entity: EntitySpec, keys: Sequence[str], sealed: Mapping[str, str] | None = None
+) -> list[SubjectView | GraphQLError | None]:
     state: RequestState = info.context
-    refusal = decide_duty(state.services.bundle.catalog, state.policy)
+    sealed = sealed or {}
+    catalog = state.services.bundle.catalog
+    refusal = decide_duty(catalog, state.policy)
     if refusal is not None:
         state.denied.append(refusal)
         raise denial_error(refusal)
     requested: list[str] = []
     for node in info.field_nodes:
         requested.extend(p for p in leaf_paths(entity, node.selection_set, info.fragments, info.variable_values) if p not in requested)
-    decisions = state.services.decide(state.policy, tuple(requested))
-    state.fields_requested.update(requested)
-    allowed = [p for p in requested if decisions[p].allowed]
-    denied = {p: d for p, d in decisions.items() if not d.allowed}
+    seal_paths = [p for p in requested if p.endswith(".seal") and p[: -len(".seal")] in sealed]
+    data_paths = [p for p in requested if p not in seal_paths]
+    capture = state.snapshot_requested or state.case_id is not None
+    sealing = {p[: -len(".seal")] for p in seal_paths}
+    if capture:
+        sealing |= {c for c in sealed if any(p.startswith(c + ".") for p in data_paths)}
+    fetch = list(data_paths)
+    for container in sorted(sealing):
+        fetch.extend(p for p in catalog.items[sealed[container]].fields if p not in fetch)
+    decisions = dict(state.services.decide(state.policy, tuple(fetch)))
+    for path in seal_paths:
+        container = path[: -len(".seal")]
+        blocking = [decisions[p] for p in catalog.items[sealed[container]].fields if not decisions[p].allowed]
+        decisions[path] = blocking[0] if blocking else decisions[catalog.items[sealed[container]].fields[0]]
+    state.fields_requested.update(data_paths)
+    allowed = [p for p in fetch if decisions[p].allowed]
+    denied = {p: d for p, d in decisions.items() if not d.allowed and (p in requested)}
     state.denied.extend(denied.values())
-    divisions = record_divisions(state.services.bundle.catalog, state.policy)
+    sealing = {c for c in sealing if all(decisions[p].allowed for p in catalog.items[sealed[c]].fields)}
+    divisions = record_divisions(catalog, state.policy)
     fetched = await fetch_subjects(
         state.services.stores,
         state.services.bundle.mappings,
@@ -118,8 +154,9 @@ async def load_subjects(info: GraphQLResolveInfo, entity: EntitySpec, keys: Sequ
     )
     state.providers.update(fetched.providers)
     state.rows += sum(fetched.row_counts.values())
-    provider_of = {p: decisions[p].provider for p in allowed}
+    provider_of = {p: decisions[p].provider for p in [*allowed, *seal_paths] if decisions[p].allowed}
     unavailable = {p: fetched.unavailable[a] for p, a in provider_of.items() if a in fetched.unavailable}
+    sealing = {c for c in sealing if catalog.items[sealed[c]].provider not in fetched.unavailable}
     served_any = False
     views: list[SubjectView | GraphQLError | None] = []
     for key in keys:
@@ -139,9 +176,11 @@ async def load_subjects(info: GraphQLResolveInfo, entity: EntitySpec, keys: Sequ
             continue
         state.subjects.add(key)
         served_any = served_any or record.found
+        if sealing and record.found:
+            _seal_records(state, sealed, sealing, key, record.values, requested)
         views.append(SubjectView(entity.name, key, entity.name, record.values, denied, unavailable, tuple(requested)))
     if served_any:
-        for path in allowed:
-            if path not in unavailable:
+        for path in data_paths:
+            if path in provider_of and path not in unavailable:
                 state.record_served(decisions[path])
     return views

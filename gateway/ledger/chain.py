@@ -32,8 +32,12 @@ COLUMNS = (
 SELECT_COLUMNS = ", ".join(COLUMNS)
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_SEQ_MARK = '"seq":0'
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 @dataclass(frozen=True)
@@ -41,30 +45,24 @@ class EncodedEvent:
     """An event's canonical JSON split around the place where `"seq":n` goes.
 
     Encoding happens before the writer takes the ledger lock, so that under the lock only
-    string joins and sha256 remain.
+    string joins and sha256 remain; `items_json` is the text stored in the jsonb column.
     """
 
     event: DisclosureEvent
     before_seq: str
     after_seq: str
+    items_json: str
 
     def canonical(self, seq: int) -> str:
-        return f'{self.before_seq}"seq":{seq}{self.after_seq}'
-
-
-def _encode_body(body: Mapping[str, Any]) -> tuple[str, str]:
-    if "seq" in body:
-        raise ValueError("an event body must not carry its own seq")
-    before = {k: v for k, v in body.items() if k < "seq"}
-    after = {k: v for k, v in body.items() if k > "seq"}
-    head = canonical_json(before)[:-1] + ("," if before else "")
-    tail = ("," + canonical_json(after)[1:]) if after else "}"
-    return head, tail
+        return f"{self.before_seq}{seq}{self.after_seq}"
 
 
 def encode_event(event: DisclosureEvent) -> EncodedEvent:
-    head, tail = _encode_body(event.to_json())
-    return EncodedEvent(event, head, tail)
+    body = event.to_json()
+    body["seq"] = 0
+    # Keys after "seq" (source, subjects, time) hold no objects, so the last mark is the top-level one.
+    head, mark, tail = canonical_json(body).rpartition(_SEQ_MARK)
+    return EncodedEvent(event, head + mark[:-1], tail, canonical_json(body["items"]))
 
 
 def link(prev_hash: str, canonical: str) -> str:
@@ -73,8 +71,9 @@ def link(prev_hash: str, canonical: str) -> str:
 
 def chain_hash(prev_hash: str, seq: int, body: Mapping[str, Any]) -> str:
     """The hash of the event `body` (`DisclosureEvent.to_json()` or `row_json`) at `seq`."""
-    head, tail = _encode_body({k: v for k, v in body.items() if k not in ("seq", "prev_hash", "hash")})
-    return link(prev_hash, f'{head}"seq":{seq}{tail}')
+    fields = {k: v for k, v in body.items() if k not in ("prev_hash", "hash")}
+    fields["seq"] = seq
+    return link(prev_hash, canonical_json(fields))
 
 
 @dataclass(frozen=True)
@@ -91,13 +90,14 @@ class LedgerRecord:
         return {**self.event.to_json(), "seq": self.seq, "prev_hash": self.prev_hash, "hash": self.hash}
 
 
-def record_row(record: LedgerRecord) -> tuple[Any, ...]:
+def record_row(record: LedgerRecord, items_json: str | None = None) -> tuple[Any, ...]:
     """The record as a row of `disclosure_events`, in `COLUMNS` order."""
     e = record.event
+    if items_json is None:
+        items_json = canonical_json([i.to_json() for i in e.items])
     return (
         record.seq, e.time, e.request_id, e.receipt_id, e.agency, e.client, e.duty, e.case_id,
-        list(e.on_behalf_of), e.operation_name, e.operation_hash,
-        canonical_json([i.to_json() for i in e.items]), list(e.subjects), list(e.providers), e.row_count,
+        e.on_behalf_of, e.operation_name, e.operation_hash, items_json, e.subjects, e.providers, e.row_count,
         e.latency_ms, e.outcome, e.source, record.prev_hash, record.hash,
     )
 

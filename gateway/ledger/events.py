@@ -42,7 +42,8 @@ def operation_hash(query: str) -> str:
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime(_TIME_FORMAT)
+    """`YYYY-MM-DDTHH:MM:SS.ffffffZ`, always with microseconds."""
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:

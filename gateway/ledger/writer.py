@@ -245,15 +245,15 @@ class LedgerWriter:
             await conn.execute(_LOCK_SQL, LEDGER_LOCK)
             head = await conn.fetchrow(_HEAD_SQL)
             seq, prev = (head["seq"], head["hash"]) if head is not None else (0, GENESIS_HASH)
-            records = []
+            records, rows = [], []
             for item in encoded:
                 seq += 1
                 digest = link(prev, item.canonical(seq))
-                records.append(LedgerRecord(seq, prev, digest, item.event))
+                record = LedgerRecord(seq, prev, digest, item.event)
+                records.append(record)
+                rows.append(record_row(record, item.items_json))
                 prev = digest
-            await conn.copy_records_to_table(
-                "disclosure_events", records=[record_row(r) for r in records], columns=COLUMNS
-            )
+            await conn.copy_records_to_table("disclosure_events", records=rows, columns=COLUMNS)
         return records
 
     async def _checkpoint_loop(self) -> None:

@@ -1,0 +1,207 @@
+"""Group commit under load, one chain across writers, fail closed, periodic checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from typing import Any
+
+import asyncpg
+import pytest
+
+from gateway.database import DatabaseServer
+from gateway.ledger import LedgerUnavailable, LedgerWriter, jws_signer, jws_verifier, verify_ledger
+from gateway.migrate import migrate
+from tests.gateway.test_ledger_helpers import (
+    KEY, LedgerDatabase, ledger_db, make_event, new_signing_key, writer_factory,
+)
+
+__all__ = ["ledger_db", "writer_factory"]
+
+
+async def verified(db: LedgerDatabase, key: Any = None) -> Any:
+    async with db.pool.acquire() as conn:
+        report = await verify_ledger(conn, jws_verifier(key or new_signing_key()))
+    assert report.ok, report.describe()
+    return report
+
+
+async def transactions(db: LedgerDatabase) -> int:
+    # Rows inserted by one transaction share its xmin: an independent count of the batches.
+    return int(await db.pool.fetchval("SELECT count(DISTINCT xmin::text) FROM disclosure_events"))
+
+
+async def test_group_commit_under_concurrent_load(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    writer = await writer_factory()
+    count = 2000
+    started = time.perf_counter()
+    records = await asyncio.gather(*(writer.append(make_event(n)) for n in range(count)))
+    elapsed = time.perf_counter() - started
+    assert sorted(r.seq for r in records) == list(range(1, count + 1))
+    assert [r.event.request_id for r in records] == [f"req-{n}" for n in range(count)]
+    assert await ledger_db.pool.fetchval("SELECT count(*) FROM disclosure_events") == count
+    report = await verified(ledger_db)
+    assert report.events_checked == count
+    batches = writer.stats.batches
+    assert batches == await transactions(ledger_db)
+    assert batches <= count // 50, f"{batches} transactions for {count} events"
+    print(f"\ngroup commit: {count} concurrent appends in {elapsed * 1000:.0f} ms"
+          f" = {count / elapsed:.0f} events/s, {batches} transactions, largest {writer.stats.largest_batch}")
+
+
+async def test_steady_load_from_many_clients(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    writer = await writer_factory()
+    clients, each = 200, 25
+
+    async def client(c: int) -> list[int]:
+        return [(await writer.append(make_event(c * each + i))).seq for i in range(each)]
+
+    started = time.perf_counter()
+    seqs = [s for batch in await asyncio.gather(*(client(c) for c in range(clients))) for s in batch]
+    elapsed = time.perf_counter() - started
+    assert sorted(seqs) == list(range(1, clients * each + 1))
+    await verified(ledger_db)
+    print(f"\nsteady load: {clients} clients x {each} sequential appends = {len(seqs) / elapsed:.0f} events/s,"
+          f" {writer.stats.batches} transactions, mean batch {len(seqs) / writer.stats.batches:.0f}")
+
+
+async def test_one_at_a_time_is_one_transaction_each(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    writer = await writer_factory(max_delay=0.0)
+    started = time.perf_counter()
+    for n in range(100):
+        await writer.append(make_event(n))
+    elapsed = time.perf_counter() - started
+    assert writer.stats.batches == 100 == await transactions(ledger_db)
+    print(f"\nsequential: 100 appends, one per transaction = {100 / elapsed:.0f} events/s")
+
+
+async def test_writers_of_several_processes_keep_one_chain(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    pools = [await asyncpg.create_pool(ledger_db.dsn, min_size=1, max_size=4) for _ in range(3)]
+    writers: list[LedgerWriter] = []
+    try:
+        writers += [await writer_factory(pool, max_batch=50) for pool in pools]
+        await asyncio.gather(*(w.append(make_event(n)) for n in range(900) for w in [writers[n % 3]]))
+        assert sum(w.stats.events for w in writers) == 900
+        report = await verified(ledger_db)
+        assert report.events_checked == 900
+    finally:
+        for writer in writers:
+            await writer.close()
+        for pool in pools:
+            await pool.close()
+
+
+async def test_close_flushes_what_was_appended(ledger_db: LedgerDatabase) -> None:
+    writer = LedgerWriter(ledger_db.pool, hmac_key=KEY, max_delay=0.05)
+    with pytest.raises(LedgerUnavailable, match="not running"):
+        await writer.append(make_event(0))
+    await writer.start()
+    tasks = [asyncio.create_task(writer.append(make_event(n))) for n in range(300)]
+    await asyncio.sleep(0)
+    await writer.close()
+    assert sorted([(await t).seq for t in tasks]) == list(range(1, 301))
+    with pytest.raises(LedgerUnavailable):
+        await writer.append(make_event(301))
+
+
+async def test_dropped_database_fails_closed(pg_server: DatabaseServer, run_prefix: str) -> None:
+    name = f"{run_prefix}ledger_gone_{secrets.token_hex(3)}"
+    await pg_server.create_database(name)
+    conn = await asyncpg.connect(pg_server.dsn(name))
+    await migrate(conn)
+    await conn.close()
+    pool = await asyncpg.create_pool(pg_server.dsn(name), min_size=2, max_size=4)
+    writer = LedgerWriter(pool, hmac_key=KEY, write_timeout=2.0)
+    await writer.start()
+    try:
+        assert (await writer.append(make_event(0))).seq == 1
+        await pg_server.drop_database(name)  # terminates the pool's connections
+        for attempt in range(3):
+            started = time.perf_counter()
+            with pytest.raises(LedgerUnavailable):
+                await asyncio.gather(*(writer.append(make_event(n)) for n in range(10)))
+            assert time.perf_counter() - started < 2.5
+        assert writer.stats.failed_events >= 30
+    finally:
+        await writer.close()
+        pool.terminate()
+        await pg_server.drop_database(name)
+
+
+async def test_closed_pool_fails_closed(ledger_db: LedgerDatabase) -> None:
+    pool = await asyncpg.create_pool(ledger_db.dsn, min_size=1, max_size=2)
+    writer = LedgerWriter(pool, hmac_key=KEY)
+    await writer.start()
+    await writer.append(make_event(0))
+    await pool.close()
+    with pytest.raises(LedgerUnavailable, match="could not record"):
+        await writer.append(make_event(1))
+    await writer.close()
+
+
+async def test_unresponsive_server_fails_within_the_write_timeout() -> None:
+    hung: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
+        hung.append(stream)  # accepts the connection, never answers
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = await asyncpg.create_pool(f"postgresql://nobody@127.0.0.1:{port}/none", min_size=0, max_size=1)
+    writer = LedgerWriter(pool, hmac_key=KEY, write_timeout=0.3)
+    await writer.start()
+    try:
+        started = time.perf_counter()
+        with pytest.raises(LedgerUnavailable):
+            await writer.append(make_event(0))
+        assert 0.25 < time.perf_counter() - started < 1.5
+    finally:
+        await writer.close()
+        pool.terminate()
+        for stream in hung:
+            stream.close()
+            with contextlib.suppress(Exception):
+                await stream.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_write_failure_is_not_a_broken_chain(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    writer = await writer_factory()
+    await writer.append(make_event(0))
+    await ledger_db.pool.execute("ALTER TABLE disclosure_events RENAME TO disclosure_events_away")
+    with pytest.raises(LedgerUnavailable):
+        await writer.append(make_event(1))
+    await ledger_db.pool.execute("ALTER TABLE disclosure_events_away RENAME TO disclosure_events")
+    assert (await writer.append(make_event(2))).seq == 2
+    await verified(ledger_db)
+
+
+async def test_periodic_checkpoints(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    key = new_signing_key()
+    writer = await writer_factory(checkpoint_signer=jws_signer(key), checkpoint_every=10, checkpoint_interval=None)
+    for n in range(25):
+        await writer.append(make_event(n))
+    for _ in range(100):
+        if await ledger_db.pool.fetchval("SELECT count(*) FROM ledger_checkpoints") >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await writer.close()  # writes a last checkpoint of the head
+    seqs = [r["seq"] for r in await ledger_db.pool.fetch("SELECT seq FROM ledger_checkpoints ORDER BY seq")]
+    assert len(seqs) >= 3 and seqs[-1] == 25 and seqs[0] >= 10
+    report = await verified(ledger_db, key)
+    assert report.checkpoints_checked == len(seqs)
+
+
+async def test_checkpoints_by_time(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    key = new_signing_key()
+    writer = await writer_factory(checkpoint_signer=jws_signer(key), checkpoint_every=None, checkpoint_interval=0.05)
+    await writer.append(make_event(0))
+    await asyncio.sleep(0.3)
+    assert writer.stats.checkpoints == 1  # and none while the head stands still
+    await writer.append(make_event(1))
+    await asyncio.sleep(0.3)
+    assert writer.stats.checkpoints == 2
+    assert (await verified(ledger_db, key)).checkpoints_checked == 2
