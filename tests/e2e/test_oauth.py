@@ -41,9 +41,12 @@ async def test_other_grants_are_refused(client: httpx.AsyncClient) -> None:
 
 async def test_jwks_serves_the_signing_key(client: httpx.AsyncClient, runtime: Any) -> None:
     response = await client.get("/.well-known/jwks.json")
-    keys = response.json()["keys"]
-    assert [k["kid"] for k in keys] == [runtime.signing_keys[0].kid]
-    assert keys[0]["alg"] == "ES256" and "d" not in keys[0]
+    keys = {k["kid"]: k for k in response.json()["keys"]}
+    token_key = keys[runtime.signing_keys[0].kid]
+    assert token_key["alg"] == "ES256" and "d" not in token_key
+    seal_keys = [k for kid, k in keys.items() if kid != runtime.signing_keys[0].kid]
+    assert {k["kid"].rsplit("-", 1)[0] for k in seal_keys} == {"gz-mzj", "gz-scjgj"}
+    assert all(k["alg"] == "EdDSA" and "d" not in k for k in seal_keys)
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:

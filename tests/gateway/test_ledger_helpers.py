@@ -17,7 +17,7 @@ from gateway.ledger import DisclosureEvent, ItemDisclosure, LedgerWriter, operat
 from gateway.migrate import migrate
 
 __all__ = [
-    "KEY", "LedgerDatabase", "behind_the_trigger", "ledger_db", "make_event", "new_signing_key", "writer_factory",
+    "KEY", "T0", "LedgerDatabase", "behind_the_trigger", "ledger_db", "make_event", "new_signing_key", "writer_factory",
 ]
 
 KEY = b"ledger-test-key-" + b"0" * 16
