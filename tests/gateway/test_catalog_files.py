@@ -142,8 +142,8 @@ def test_schema_print_documents_the_catalog() -> None:
     result = CliRunner().invoke(main, ["schema", "print"])
     assert result.exit_code == 0
     sdl = result.output
-    assert "person(idNumber: ResidentIdNumber!): Person" in sdl
-    assert "persons(idNumbers: [ResidentIdNumber!]!): [Person]!" in sdl
-    assert "legalEntity(uscc: UnifiedSocialCreditCode!): LegalEntity" in sdl
+    assert "person(idNumber: ResidentIdNumber!, snapshot: Boolean! = false): Person" in sdl
+    assert "persons(idNumbers: [ResidentIdNumber!]!, snapshot: Boolean! = false): [Person]!" in sdl
+    assert "legalEntity(uscc: UnifiedSocialCreditCode!, snapshot: Boolean! = false): LegalEntity" in sdl
     assert "Catalog item P03 婚姻登记信息; provider gz-mzj; share class conditional to gab.household, zj.housing-security; update cycle 3d" in sdl
     assert "criminal" not in sdl.lower()
