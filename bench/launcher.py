@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 
 import uvicorn
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     server = uvicorn.Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
     )
+    # uvicorn shuts down gracefully on SIGTERM (lifespan: the runtime closes its pools) and
+    # then re-raises the signal to the handler installed before it: exit 0 there
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     profile_path = os.environ.get(PROFILE_ENV)
     if not profile_path:
         server.run()

@@ -60,6 +60,8 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         runtime = await runtime_factory()
         holder["runtime"] = runtime
         holder["schema"] = build_schema(runtime.bundle)
+        # a new catalog version gets a new schema; running requests keep the one they started with
+        runtime.catalog_listeners.append(lambda bundle: holder.update(schema=build_schema(bundle)))
         holder["tokens"] = TokenEndpoint(runtime.issuer, runtime.clients)
         app.state.runtime = runtime
         try:

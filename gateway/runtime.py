@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,9 @@ from authz.model import ItemKind
 from authz.policy import Decision
 from gateway.auth.oauth import RegisteredClient
 from gateway.auth.tokens import TokenIssuer, TokenVerifier, generate_signing_key, load_jwks
-from gateway.catalog_files import CatalogBundle, CatalogError, catalog_files, check_store_columns, load_bundle
+from gateway.catalog_files import CatalogBundle, CatalogError, bundle_from_documents, catalog_files, check_store_columns, load_bundle
+from gateway import catalog_versions
+from gateway.catalog_versions import current_bundle
 from gateway.migrate import migrate
 from gateway.settings import Settings
 from gateway.evidence import Evidence, load_seal_keyring
@@ -49,7 +51,37 @@ class Runtime:
     evidence: Evidence
     snapshots: SnapshotStore
     decisions: DecisionCache = field(default_factory=DecisionCache)
+    catalog_listeners: list[Callable[[CatalogBundle], None]] = field(default_factory=list)
     _listener: asyncpg.Connection | None = None
+
+    def install(self, bundle: CatalogBundle) -> None:
+        """Switch to another catalog version; requests already running finish on the one they started with."""
+        current = self.bundle.catalog
+        self.bundle = _replace_catalog(bundle, bundle.catalog.with_consents(current.consents, current.consent_revision))
+        for listener in self.catalog_listeners:
+            listener(self.bundle)
+
+    async def propose_change(self, **kwargs: Any) -> Any:
+        return await catalog_versions.propose_change(self, **kwargs)
+
+    async def approve_change(self, change_id: int, **kwargs: Any) -> Any:
+        return await catalog_versions.approve_change(self, change_id, **kwargs)
+
+    async def reject_change(self, change_id: int, **kwargs: Any) -> Any:
+        return await catalog_versions.reject_change(self, change_id, **kwargs)
+
+    async def catalog_changes(self, status: str | None = None) -> Any:
+        return await catalog_versions.list_changes(self.control, status)
+
+    async def catalog_versions(self) -> Any:
+        return await catalog_versions.versions(self.control)
+
+    async def _load_version(self, version: int) -> None:
+        if version <= self.bundle.catalog.version:
+            return
+        document = await self.control.fetchval("SELECT document FROM catalog_versions WHERE version = $1", version)
+        if document is not None:
+            self.install(bundle_from_documents(json.loads(document)).with_version(version))
 
     def decide(self, ctx: RequestContext, paths: tuple[str, ...]) -> dict[str, Decision]:
         return self.decisions.decide(self.bundle.catalog, ctx, paths)
@@ -77,8 +109,8 @@ class Runtime:
             problems = [p for p in check_store_columns(bundle, introspected) if "could not be inspected" not in p.message]
             if problems:
                 raise CatalogError(problems)
-            version = await _publish(control, bundle)
-            bundle = bundle.with_version(version)
+            async with control.acquire() as conn:
+                bundle = await current_bundle(conn, bundle)
             keys = await _signing_keys(control)
             issuer = TokenIssuer(keys[0], settings.issuer, settings.audience, settings.token_lifetime)
             verifier = TokenVerifier(KeySet(list(keys)), settings.issuer, settings.audience)
@@ -102,10 +134,14 @@ class Runtime:
         # consents changed by another gateway process apply on their next request
         self._listener = await asyncpg.connect(dsn)
 
-        def changed(*_: Any) -> None:
+        def consents_changed(*_: Any) -> None:
             asyncio.get_running_loop().create_task(self.refresh_consents())
 
-        await self._listener.add_listener("govshare_consents", changed)
+        def catalog_changed(connection: Any, pid: int, channel: str, payload: str) -> None:
+            asyncio.get_running_loop().create_task(self._load_version(int(payload)))
+
+        await self._listener.add_listener("govshare_consents", consents_changed)
+        await self._listener.add_listener("govshare_catalog", catalog_changed)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -127,24 +163,6 @@ class Runtime:
 
 def _replace_catalog(bundle: CatalogBundle, catalog: Any) -> CatalogBundle:
     return CatalogBundle(catalog, bundle.schema, bundle.mappings, bundle.operators, bundle.document, bundle.digest)
-
-
-async def _publish(control: asyncpg.Pool, bundle: CatalogBundle) -> int:
-    async with control.acquire() as conn, conn.transaction():
-        await conn.execute("LOCK TABLE catalog_versions IN EXCLUSIVE MODE")
-        latest = await conn.fetchrow("SELECT version, digest FROM catalog_versions ORDER BY version DESC LIMIT 1")
-        if latest is not None and latest["digest"] == bundle.digest:
-            return int(latest["version"])
-        version = (latest["version"] + 1) if latest else 1
-        await conn.execute(
-            "INSERT INTO catalog_versions (version, digest, document, author, reason) VALUES ($1, $2, $3::jsonb, $4, $5)",
-            version,
-            bundle.digest,
-            json.dumps(bundle.document, ensure_ascii=False, default=str),
-            "gateway start-up",
-            "catalog files loaded" if latest is None else "catalog files changed",
-        )
-        return version
 
 
 async def _signing_keys(control: asyncpg.Pool) -> list[ECKey]:

@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from authz.codes import Code
 from schema.access import access_plan_field, my_access_field
+from schema.catalog_changes import catalog_change_fields
 from schema.catalog_types import AgencyType, CatalogItemType
 from schema.consents import consent_mutations, consents_query
 from schema.errors import coded_error
@@ -227,8 +228,10 @@ def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry
     query_fields["accessPlan"] = access_plan_field(spec)
     query_fields["myAccess"] = my_access_field()
     query_fields["onwardConsents"] = consents_query()
+    change_queries, change_mutations = catalog_change_fields()
+    query_fields.update(change_queries)
     query = _object_type("Query", "The unified schema of the government information sharing gateway.", query_fields)
-    mutation = _object_type("Mutation", "Consents and workflows of the sharing platform.", consent_mutations())
+    mutation = _object_type("Mutation", "Consents and workflows of the sharing platform.", {**consent_mutations(), **change_mutations})
     return strawberry.Schema(
         query=query,
         mutation=mutation,

@@ -7,7 +7,9 @@ from gateway.ledger.chain import GENESIS_HASH, LedgerRecord, canonical_json, cha
 from gateway.ledger.checkpoints import (
     Checkpoint, CheckpointSigner, SignatureVerifier, checkpoint_payload, jws_signer, jws_verifier,
 )
-from gateway.ledger.events import DeniedField, DisclosureEvent, ItemDisclosure, Outcome, Source, operation_hash, subject_hash
+from gateway.ledger.events import (
+    DeniedField, DisclosureEvent, ItemDisclosure, Outcome, Source, operation_hash, subject_hash,
+)
 from gateway.ledger.queries import Disclosure, EventPage, disclosures, events
 from gateway.ledger.sinks import ENTRY_POINT_GROUP, AuditSink, JsonLinesSink, SinkStats, entry_point_sinks
 from gateway.ledger.verify import VerifyReport, verify_ledger

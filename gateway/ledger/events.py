@@ -79,8 +79,7 @@ class ItemDisclosure:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "served", _strings("served", self.served))
-        denied = tuple(d if isinstance(d, DeniedField) else DeniedField(**d) for d in self.denied)
-        object.__setattr__(self, "denied", denied)
+        object.__setattr__(self, "denied", tuple(self.denied))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,8 +146,7 @@ class DisclosureEvent:
             raise ValueError("subjects must be keyed hashes (subject_hash), never plain identifiers")
         object.__setattr__(self, "subjects", subjects)
         object.__setattr__(self, "providers", _strings("providers", self.providers))
-        items = tuple(i if isinstance(i, ItemDisclosure) else ItemDisclosure.from_json(i) for i in self.items)
-        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "items", tuple(self.items))
         if isinstance(self.row_count, bool) or not isinstance(self.row_count, int) or self.row_count < 0:
             raise ValueError("row_count must be a non-negative integer")
         latency = float(self.latency_ms)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -22,7 +22,7 @@ _SERVED_BY = (
     " WHERE i->>'provider' = {}::text AND i->'served' <> '[]'::jsonb)"
 )
 
-Queryable = asyncpg.Pool | asyncpg.Connection
+Queryable: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 
 
 @dataclass(frozen=True)

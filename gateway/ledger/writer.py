@@ -70,7 +70,8 @@ class LedgerWriter:
     """Appends disclosure events to `disclosure_events` in group commits and feeds the sinks.
 
     A batch is written when `max_batch` events wait or the oldest has waited `max_delay`
-    seconds; each write (connection, lock, insert, commit) is bounded by `write_timeout`.
+    seconds; each write (connection, lock, insert, commit) is bounded by `write_timeout`, and
+    beyond `max_pending` waiting events `append` refuses at once.
     With `checkpoint_signer`, a signed checkpoint of the head is written every
     `checkpoint_every` events and every `checkpoint_interval` seconds when the head moved.
     """
@@ -85,24 +86,27 @@ class LedgerWriter:
         sinks: Sequence[AuditSink] = (),
         sink_queue_size: int = 10_000,
         write_timeout: float = 5.0,
+        max_pending: int = 50_000,
         checkpoint_signer: CheckpointSigner | None = None,
         checkpoint_every: int | None = 1000,
         checkpoint_interval: float | None = 60.0,
     ) -> None:
         subject_hash(hmac_key, "")  # refuses a short key now rather than at the first request
-        if max_delay < 0 or max_batch < 1 or write_timeout <= 0:
-            raise ValueError("max_delay must be >= 0, max_batch >= 1 and write_timeout > 0")
+        if max_delay < 0 or max_batch < 1 or write_timeout <= 0 or max_pending < max_batch:
+            raise ValueError("max_delay must be >= 0, max_batch >= 1, write_timeout > 0, max_pending >= max_batch")
         self._pool = pool
         self._hmac_key = hmac_key
         self._max_delay = max_delay
         self._max_batch = max_batch
         self._write_timeout = write_timeout
+        self._max_pending = max_pending
         self._fanout = SinkFanout(sinks, queue_size=sink_queue_size, batch_size=max_batch)
         self._has_sinks = bool(sinks)
         self._signer = checkpoint_signer
         self._checkpoint_every = checkpoint_every
         self._checkpoint_interval = checkpoint_interval
         self._pending: list[_Waiter] = []
+        self._in_flight: list[_Waiter] = []
         self._wakeup = asyncio.Event()
         self._checkpoint_due = asyncio.Event()
         self._since_checkpoint = 0
@@ -132,6 +136,7 @@ class LedgerWriter:
         self._running = True
         self._fanout.start()
         self._task = asyncio.create_task(self._run(), name="govshare-ledger-writer")
+        self._task.add_done_callback(self._stopped)
         periodic = self._checkpoint_every is not None or self._checkpoint_interval is not None
         if self._signer is not None and periodic:
             self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="govshare-ledger-checkpoints")
@@ -143,7 +148,7 @@ class LedgerWriter:
         self._running = False
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            await asyncio.wait([self._task])
             self._task = None
         if self._checkpoint_task is not None:
             self._checkpoint_task.cancel()
@@ -159,6 +164,8 @@ class LedgerWriter:
         """Returns once `event` is durably committed; raises LedgerUnavailable when it cannot be."""
         if not self._running:
             raise LedgerUnavailable("the ledger writer is not running")
+        if len(self._pending) >= self._max_pending:
+            raise LedgerUnavailable("the ledger is backed up")
         loop = asyncio.get_running_loop()
         waiter = _Waiter(encode_event(event), loop.create_future(), loop.time())
         self._pending.append(waiter)
@@ -186,7 +193,19 @@ class LedgerWriter:
             batch = await self._gather()
             if not batch:
                 return
+            self._in_flight = batch
             await self._write(batch)
+            self._in_flight = []
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        # Only reached early when the task was cancelled from outside: nobody may wait forever.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the ledger writer stopped: %r", task.exception())
+        self._running = False
+        for waiter in self._in_flight + self._pending:
+            if not waiter.future.done():
+                waiter.future.set_exception(LedgerUnavailable("the ledger writer stopped"))
+        self._in_flight, self._pending = [], []
 
     async def _gather(self) -> list[_Waiter]:
         while not self._pending:
@@ -231,7 +250,7 @@ class LedgerWriter:
         self._batches += 1
         self._events += len(records)
         self._largest_batch = max(self._largest_batch, len(records))
-        for waiter, record in zip(batch, records):
+        for waiter, record in zip(batch, records, strict=True):
             if not waiter.future.done():
                 waiter.future.set_result(record)
         if self._has_sinks:

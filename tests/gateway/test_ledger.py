@@ -70,7 +70,7 @@ async def test_stored_rows_hash_as_documented(ledger_db: LedgerDatabase, writer_
 )
 async def test_changes_through_sql_are_refused(ledger_db: LedgerDatabase, writer_factory: Any, statement: str) -> None:
     await fill(await writer_factory(), 3)
-    with pytest.raises(asyncpg.RaiseError, match="is append-only: (UPDATE|DELETE|TRUNCATE) refused"):
+    with pytest.raises(asyncpg.RaiseError, match=r"is append-only: (UPDATE|DELETE|TRUNCATE) refused"):
         await ledger_db.pool.execute(statement)
     assert await ledger_db.pool.fetchval("SELECT count(*) FROM disclosure_events") == 3
     assert (await verify(ledger_db)).ok
@@ -132,7 +132,7 @@ async def test_checkpoint_by_another_key_is_caught(ledger_db: LedgerDatabase, wr
     await fill(writer, 5)
     await writer.checkpoint(jws_signer(trusted))
     await fill(writer, 5)
-    forged = CheckpointSigner(sign=jws_signer(forger).sign, kid=trusted.kid)
+    forged = CheckpointSigner(sign=jws_signer(forger).sign, kid=str(trusted.kid))
     await writer.checkpoint(forged)
     report = await verify(ledger_db, jws_verifier(trusted))
     assert (report.ok, report.broken_seq, report.reason) == (False, 10, "checkpoint signature invalid")

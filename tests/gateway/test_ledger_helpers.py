@@ -13,7 +13,7 @@ import pytest
 from joserfc.jwk import ECKey
 
 from gateway.database import DatabaseServer
-from gateway.ledger import DisclosureEvent, ItemDisclosure, LedgerWriter, operation_hash, subject_hash
+from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, LedgerWriter, operation_hash, subject_hash
 from gateway.migrate import migrate
 
 __all__ = [
@@ -85,7 +85,7 @@ def make_event(n: int = 0, **overrides: Any) -> DisclosureEvent:
                 item="public-security.household",
                 provider="public-security",
                 served=("name", "address"),
-                denied=({"field": "religion", "code": "OUT_OF_SCOPE"},),
+                denied=(DeniedField("religion", "OUT_OF_SCOPE"),),
             ),
         ),
         subjects=(subject_hash(KEY, f"44010619900101{n:04d}"),),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.ledger import DisclosureEvent, ItemDisclosure, LedgerWriter, disclosures, events, subject_hash
+from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, LedgerWriter, disclosures, events, subject_hash
 from tests.gateway.test_ledger_helpers import KEY, T0, LedgerDatabase, ledger_db, make_event, writer_factory
 
 __all__ = ["ledger_db", "writer_factory"]
@@ -16,7 +16,7 @@ RESIDENT = "440106199001010019"
 COMPANY = "91440101MA59XXXX1X"
 TAX = ItemDisclosure("tax.filings", "tax", served=("income",))
 HOUSEHOLD = ItemDisclosure("public-security.household", "public-security", served=("name",))
-DENIED = ItemDisclosure("health.records", "health", denied=({"field": "diagnosis", "code": "NO_DUTY"},))
+DENIED = ItemDisclosure("health.records", "health", denied=(DeniedField("diagnosis", "NO_DUTY"),))
 
 
 def scenario() -> list[DisclosureEvent]:

@@ -106,6 +106,31 @@ async def test_close_flushes_what_was_appended(ledger_db: LedgerDatabase) -> Non
         await writer.append(make_event(301))
 
 
+async def test_a_stopped_writer_leaves_nobody_waiting(ledger_db: LedgerDatabase) -> None:
+    writer = LedgerWriter(ledger_db.pool, hmac_key=KEY, max_delay=10.0, max_batch=100, max_pending=100)
+    await writer.start()
+    waiting = [asyncio.create_task(writer.append(make_event(n))) for n in range(99)]
+    await asyncio.sleep(0.01)
+    assert writer._task is not None
+    writer._task.cancel()  # as an unexpected shutdown would
+    results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 1.0)
+    assert all(isinstance(r, LedgerUnavailable) for r in results)
+    with pytest.raises(LedgerUnavailable):
+        await writer.append(make_event(100))
+    await writer.close()
+
+
+async def test_backlog_beyond_max_pending_is_refused_at_once(ledger_db: LedgerDatabase) -> None:
+    writer = LedgerWriter(ledger_db.pool, hmac_key=KEY, max_delay=10.0, max_batch=10, max_pending=10)
+    await writer.start()
+    waiting = [asyncio.create_task(writer.append(make_event(n))) for n in range(9)]
+    await asyncio.sleep(0)
+    refused = await asyncio.gather(*(writer.append(make_event(n)) for n in range(9, 12)), return_exceptions=True)
+    assert [type(r).__name__ for r in refused] == ["LedgerRecord", "LedgerUnavailable", "LedgerUnavailable"]
+    assert sorted([(await t).seq for t in waiting]) == list(range(1, 10))
+    await writer.close()
+
+
 async def test_dropped_database_fails_closed(pg_server: DatabaseServer, run_prefix: str) -> None:
     name = f"{run_prefix}ledger_gone_{secrets.token_hex(3)}"
     await pg_server.create_database(name)
@@ -118,7 +143,7 @@ async def test_dropped_database_fails_closed(pg_server: DatabaseServer, run_pref
     try:
         assert (await writer.append(make_event(0))).seq == 1
         await pg_server.drop_database(name)  # terminates the pool's connections
-        for attempt in range(3):
+        for _ in range(3):
             started = time.perf_counter()
             with pytest.raises(LedgerUnavailable):
                 await asyncio.gather(*(writer.append(make_event(n)) for n in range(10)))

@@ -1,0 +1,148 @@
+"""Catalog versions and changes (R-9): every change is a new version with who, when and why."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from authz.changes import ChangeError, ChangeKind, apply_change, needs_approval
+from gateway.catalog_files import CatalogBundle, CatalogError, bundle_from_documents
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+__all__ = ["CatalogChange", "approve_change", "current_bundle", "list_changes", "propose_change", "reject_change", "versions"]
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    id: int
+    kind: str
+    item: str
+    duty: str | None
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    status: str
+    approval_reference: str | None
+    approved_by: str | None
+    approved_at: datetime | None
+    version: int | None
+
+
+def _change(row: asyncpg.Record) -> CatalogChange:
+    return CatalogChange(**{k: row[k] for k in CatalogChange.__dataclass_fields__})
+
+
+async def current_bundle(conn: asyncpg.Connection, files: CatalogBundle) -> CatalogBundle:
+    """The newest version built on the current catalog files; a new version when the files changed."""
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE catalog_versions IN EXCLUSIVE MODE")
+        latest = await conn.fetchrow("SELECT version, base_digest, document FROM catalog_versions ORDER BY version DESC LIMIT 1")
+        if latest is not None and latest["base_digest"] == files.digest:
+            if latest["document"] is not None:
+                return bundle_from_documents(json.loads(latest["document"])).with_version(latest["version"])
+        version = (latest["version"] + 1) if latest else 1
+        await _insert_version(conn, version, files, files.digest, "gateway start-up", "catalog files loaded" if latest is None else "catalog files changed")
+        return files.with_version(version)
+
+
+async def _insert_version(conn: asyncpg.Connection, version: int, bundle: CatalogBundle, base_digest: str, author: str, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO catalog_versions (version, digest, base_digest, document, author, reason) VALUES ($1, $2, $3, $4::jsonb, $5, $6)",
+        version,
+        bundle.digest,
+        base_digest,
+        json.dumps(bundle.document, ensure_ascii=False, default=str),
+        author,
+        reason,
+    )
+
+
+def _with_item(document: dict[str, Any], bundle: CatalogBundle, item_code: str, kind: ChangeKind, duty: str | None) -> dict[str, Any]:
+    changed = copy.deepcopy(document)
+    for content in changed.values():
+        items = content.get("items") or []
+        for index, raw in enumerate(items):
+            if raw.get("code") == item_code:
+                items[index] = apply_change(bundle.catalog.items[item_code], raw, kind, duty)
+                return changed
+    raise ChangeError(f"item {item_code} is not in the catalog")
+
+
+async def _publish(runtime: Runtime, conn: asyncpg.Connection, item: str, kind: ChangeKind, duty: str | None, author: str, reason: str) -> int:
+    bundle = runtime.bundle
+    document = _with_item(dict(bundle.document), bundle, item, kind, duty)
+    try:
+        changed = bundle_from_documents(document)
+    except CatalogError as exc:
+        raise ChangeError(f"the changed catalog would not be valid: {exc}") from None
+    latest = await conn.fetchrow("SELECT version, base_digest FROM catalog_versions ORDER BY version DESC LIMIT 1 FOR UPDATE")
+    version = int(latest["version"]) + 1
+    await _insert_version(conn, version, changed, latest["base_digest"], author, f"{kind} {item}{' ' + duty if duty else ''}: {reason}")
+    await conn.execute("SELECT pg_notify('govshare_catalog', $1)", str(version))
+    runtime.install(changed.with_version(version))
+    return version
+
+
+async def propose_change(runtime: Runtime, *, item: str, kind: ChangeKind, duty: str | None, reason: str, actor: str) -> CatalogChange:
+    bundle = runtime.bundle
+    if item not in bundle.catalog.items:
+        raise ChangeError(f"item {item} is not in the catalog")
+    if duty is not None and not any(a.holds(duty) for a in bundle.catalog.agencies.values()):
+        raise ChangeError(f"duty {duty} is held by no registered agency")
+    # validated now, so that an approval cannot fail later for a reason known today
+    _with_item(dict(bundle.document), bundle, item, kind, duty)
+    async with runtime.control.acquire() as conn, conn.transaction():
+        if needs_approval(kind):
+            row = await conn.fetchrow(
+                "INSERT INTO catalog_changes (kind, item, duty, reason, requested_by, status) VALUES ($1, $2, $3, $4, $5, 'awaiting-approval') RETURNING *",
+                str(kind), item, duty, reason, actor,
+            )
+        else:
+            version = await _publish(runtime, conn, item, kind, duty, actor, reason)
+            row = await conn.fetchrow(
+                "INSERT INTO catalog_changes (kind, item, duty, reason, requested_by, status, version) VALUES ($1, $2, $3, $4, $5, 'published', $6) RETURNING *",
+                str(kind), item, duty, reason, actor, version,
+            )
+    return _change(row)
+
+
+async def approve_change(runtime: Runtime, change_id: int, *, reference: str, actor: str) -> CatalogChange:
+    async with runtime.control.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT * FROM catalog_changes WHERE id = $1 FOR UPDATE", change_id)
+        if row is None:
+            raise LookupError(f"no catalog change {change_id}")
+        if row["status"] != "awaiting-approval":
+            raise ChangeError(f"catalog change {change_id} is {row['status']}, not awaiting approval")
+        version = await _publish(runtime, conn, row["item"], ChangeKind(row["kind"]), row["duty"], actor, f"{row['reason']} (approved: {reference})")
+        updated = await conn.fetchrow(
+            "UPDATE catalog_changes SET status = 'published', approval_reference = $2, approved_by = $3, approved_at = now(), version = $4 WHERE id = $1 RETURNING *",
+            change_id, reference, actor, version,
+        )
+    return _change(updated)
+
+
+async def reject_change(runtime: Runtime, change_id: int, *, reference: str, actor: str) -> CatalogChange:
+    row = await runtime.control.fetchrow(
+        "UPDATE catalog_changes SET status = 'rejected', approval_reference = $2, approved_by = $3, approved_at = now()"
+        " WHERE id = $1 AND status = 'awaiting-approval' RETURNING *",
+        change_id, reference, actor,
+    )
+    if row is None:
+        raise ChangeError(f"catalog change {change_id} does not exist or is not awaiting approval")
+    return _change(row)
+
+
+async def list_changes(pool: asyncpg.Pool, status: str | None = None) -> list[CatalogChange]:
+    rows = await pool.fetch("SELECT * FROM catalog_changes WHERE $1::text IS NULL OR status = $1 ORDER BY id", status)
+    return [_change(r) for r in rows]
+
+
+async def versions(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT version, digest, author, reason, created_at FROM catalog_versions ORDER BY version")
