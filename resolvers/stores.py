@@ -101,3 +101,11 @@ class AgencyStores:
     async def close(self) -> None:
         pools, self._pools = list(self._pools.values()), {}
         await asyncio.gather(*(p.close() for p in pools), return_exceptions=True)
+
+
+async def newest_update(stores: AgencyStores, agency: str, table: str, column: str) -> Any:
+    """The newest value of a mapped 'last updated' column; identifiers come from the validated mapping."""
+    from resolvers.sql import quote
+
+    rows = await stores.fetch(agency, f"SELECT max({quote(column)}) AS newest FROM {quote(table)}", ())
+    return rows[0]["newest"] if rows else None
