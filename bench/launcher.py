@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     govshare.propagate = False
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
 
-    settings = Settings(
+    # GOVSHARE_* variables apply as for `govshare demo` (e.g. GOVSHARE_LEDGER=false to see
+    # what the disclosure ledger costs); the databases are the bench's own
+    settings = Settings.from_environ(
+        os.environ,
         demo=True,
         control_database=config["control_database"],
         store_database_prefix=config["store_database_prefix"],

@@ -17,12 +17,12 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import datetime as dt
 import json
 import os
 import platform
 import random
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -89,6 +89,7 @@ class Result:
     window: float = 0.0
     cpu_self: float = 0.0
     cpu_gateway: float | None = None
+    cpu_other: float | None = None  # everything else on the machine: PostgreSQL, other processes
     first_error: str | None = None
 
     @property
@@ -113,6 +114,16 @@ class Result:
 
 Op = Callable[[], Awaitable[str | None]]  # returns None when the answer is right, else what was wrong
 OpFactory = Callable[[int], contextlib.AbstractAsyncContextManager[Op]]
+
+
+def _machine_busy() -> float | None:
+    """CPU seconds the whole machine spent busy so far (all cores), from /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _process_cpu(pid: int | None) -> float | None:
@@ -164,13 +175,15 @@ async def drive(concurrency: int, factory: OpFactory, warmup: float, duration: f
     tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
     await ready.wait()
     await asyncio.sleep(max(0.0, timing["warm_end"] - time.perf_counter()))
-    cpu0, gw0 = time.process_time(), _process_cpu(gateway_pid)
+    cpu0, gw0, all0 = time.process_time(), _process_cpu(gateway_pid), _machine_busy()
     await asyncio.gather(*tasks)
-    cpu1, gw1 = time.process_time(), _process_cpu(gateway_pid)
+    cpu1, gw1, all1 = time.process_time(), _process_cpu(gateway_pid), _machine_busy()
     result.window = max(finished, default=timing["end"]) - timing["warm_end"]
     result.cpu_self = (cpu1 - cpu0) / result.window * 100
     if gw0 is not None and gw1 is not None:
         result.cpu_gateway = (gw1 - gw0) / result.window * 100
+    if all0 is not None and all1 is not None:
+        result.cpu_other = max(0.0, (all1 - all0) / result.window * 100 - result.cpu_self - (result.cpu_gateway or 0.0))
     return result
 
 
@@ -490,7 +503,7 @@ async def obtain_token(base_url: str, agency: str, scope: str) -> str:
 # ---------------------------------------------------------------- report
 
 
-def machine_info(server_label: str, server_version: str, load: float) -> list[str]:
+def machine_info(server_label: str, server_version: str, load: float, ledger: bool) -> list[str]:
     model = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -505,7 +518,9 @@ def machine_info(server_label: str, server_version: str, load: float) -> list[st
     return [
         f"machine: {os.cpu_count()} logical cores ({affinity} usable) {model} · {platform.system()} {platform.release()} · Python {platform.python_version()} · load average before measuring {load:.2f}",
         f"PostgreSQL {server_version} at {server_label} · gateway: uvicorn 1 worker, {loop} loop, {http_impl} HTTP · bench client: httpx HTTP/1.1 keep-alive, one client per worker",
-        "client, gateway and PostgreSQL share the same cores: CPU% columns are of one core (100% = one core busy)",
+        f"gateway settings: disclosure ledger {'on' if ledger else 'off'} (GOVSHARE_LEDGER), provider pools of {POOL_SIZE} connections; direct reads: asyncpg pools of {POOL_SIZE} per database",
+        "bench client, gateway and PostgreSQL share the same cores. CPU% columns are measured during the gateway runs, in % of one core:"
+        " gw = the uvicorn process, bench = this process (httpx), other = the rest of the machine (PostgreSQL, anything else running)",
     ]
 
 
@@ -518,7 +533,7 @@ def report(results: list[tuple[Scenario, int, Result, Result | None]], info: lis
     for name, justify in [
         ("scenario", "left"), ("conc", "right"), ("gw req/s", "right"), ("gw p50 ms", "right"), ("gw p99 ms", "right"),
         ("direct req/s", "right"), ("dir p50 ms", "right"), ("dir p99 ms", "right"), ("p50 gw/dir", "right"),
-        ("gw CPU%", "right"), ("bench CPU%", "right"), ("errors", "right"),
+        ("gw CPU%", "right"), ("bench CPU%", "right"), ("other CPU%", "right"), ("errors", "right"),
     ]:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for scenario, concurrency, gw, direct in results:
@@ -529,6 +544,7 @@ def report(results: list[tuple[Scenario, int, Result, Result | None]], info: lis
             fmt(direct.rps, 0) if direct else "—", fmt(direct.p50) if direct else "—", fmt(direct.p99) if direct else "—",
             f"{fmt(ratio, 1)}x" if ratio == ratio else "—",
             fmt(gw.cpu_gateway, 0) if gw.cpu_gateway is not None else "—", fmt(gw.cpu_self, 0),
+            fmt(gw.cpu_other, 0) if gw.cpu_other is not None else "—",
             f"[red]{errors}[/]" if errors else "0",
         )
     console.print()
@@ -613,14 +629,16 @@ async def run(args: argparse.Namespace) -> None:
                         await close_pools(pools)
                 results.append((scenario, concurrency, gw, direct))
                 progress.advance(task)
-        report(results, machine_info(label, server_version, load_before))
+        report(results, machine_info(label, server_version, load_before, Settings.from_environ(os.environ).ledger))
         console.print(f"\ntotal run time {time.monotonic() - started:.0f}s (seeding included)")
     finally:
         await close_pools(pools)
         if gateway is not None:
             gateway.stop()
             if gateway.process.returncode not in (0, None):
-                console.print(f"[yellow]gateway exited with status {gateway.process.returncode}; log tail:[/]\n{gateway.log_tail()}")
+                console.print(f"[yellow]gateway exited with status {gateway.process.returncode}; log {gateway.log_path}, tail:[/]\n{gateway.log_tail()}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
             if args.profile:
                 console.print(f"gateway profile written to {args.profile} (python -m pstats)")
         if args.keep:

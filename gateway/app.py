@@ -25,8 +25,10 @@ from strawberry.http.ides import get_graphql_ide_html
 from authz.codes import Code
 from authz.context import RequestContext, parse_on_behalf_of
 from authz.policy import decide_duty
+from gateway.audit import disclosure_event
 from gateway.auth.oauth import TokenEndpoint
 from gateway.auth.tokens import AuthError, public_jwks
+from gateway.ledger import LedgerUnavailable
 from gateway.runtime import Runtime
 from resolvers.evidence import SnapshotRecord
 from schema.build import build_schema
@@ -101,11 +103,6 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
             today=dt.datetime.now(CHINA_TZ).date(),
             on_behalf_of=on_behalf_of,
         )
-        if duty is not None:
-            refusal = decide_duty(rt.bundle.catalog, policy)
-            if refusal is not None:
-                _log(request_id, principal.agency, principal.client_id, duty, [], str(refusal.code), started)
-                return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article)
         state = RequestState(
             services=rt,
             principal=principal,
@@ -113,6 +110,15 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
             request_id=request_id,
             case_id=request.headers.get("x-case-id") or None,
         )
+        if duty is not None:
+            refusal = decide_duty(rt.bundle.catalog, policy)
+            if refusal is not None:
+                state.denied.append(refusal)
+                codes = [str(refusal.code)]
+                if not await _record(rt, state, query, operation_name, "refused", started):
+                    return _audit_unavailable()
+                _log(request_id, principal.agency, principal.client_id, duty, [], "refused", started, codes)
+                return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article)
         if request.method == "GET" and query and _is_mutation(query):
             return _error(Code.BAD_REQUEST, "mutations must be sent with POST", 405)
         result = await holder["schema"].execute(query, variable_values=variables, context_value=state, operation_name=operation_name)
@@ -131,7 +137,9 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
                 return _error(Code.AUDIT_UNAVAILABLE, "the data snapshot could not be stored; nothing was served (R-23b). Retry later.", 503)
         body["extensions"] = extensions
         codes = sorted({str((e.extensions or {}).get("code")) for e in result.errors or []})
-        outcome = "ok" if not codes else ("partial" if result.data and any(v is not None for v in result.data.values()) else "refused")
+        outcome = _outcome(result.data, codes)
+        if not await _record(rt, state, query, operation_name, outcome, started):
+            return _audit_unavailable()
         _log(request_id, principal.agency, principal.client_id, duty, sorted(state.fields_requested), outcome, started, codes, len(state.subjects))
         return JSONResponse(body, headers={"X-Request-Id": request_id})
 
@@ -190,6 +198,34 @@ async def _store_snapshot(rt: Runtime, state: RequestState) -> dict[str, Any]:
     record = dataclasses.replace(record, signature=rt.evidence.sign_snapshot(record))
     await rt.snapshots.insert(record)
     return {"id": record.id, "caseId": record.case_id, "records": len(record.records)}
+
+
+_REFUSALS = {str(c) for c in (Code.NOT_IN_SCOPE, Code.OUT_OF_DIVISION, Code.REDISTRIBUTION_BLOCKED, Code.DUTY_REQUIRED, Code.FORBIDDEN)}
+
+
+def _outcome(data: dict[str, Any] | None, codes: list[str]) -> str:
+    if not codes:
+        return "ok"
+    if data and any(v not in (None, []) for v in data.values()):
+        return "partial"
+    return "refused" if _REFUSALS & set(codes) else "error"
+
+
+async def _record(rt: Runtime, state: RequestState, query: str, operation_name: str | None, outcome: str, started: float) -> bool:
+    """Append the operation's ledger event; False when it could not be made durable (fail closed)."""
+    if rt.ledger is None:
+        return True
+    latency = (time.perf_counter() - started) * 1000
+    try:
+        await rt.ledger.append(disclosure_event(rt.ledger, state, query=query, operation_name=operation_name, outcome=outcome, latency_ms=latency))
+    except LedgerUnavailable:
+        log.error(json.dumps({"event": "audit-unavailable", "requestId": state.request_id}))
+        return False
+    return True
+
+
+def _audit_unavailable() -> JSONResponse:
+    return _error(Code.AUDIT_UNAVAILABLE, "the disclosure ledger cannot record this request, so nothing is served; retry later", 503)
 
 
 def _is_mutation(query: str) -> bool:

@@ -16,7 +16,7 @@ from gateway.catalog_files import CatalogBundle, CatalogError, bundle_from_docum
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
 
-__all__ = ["CatalogChange", "approve_change", "current_bundle", "list_changes", "propose_change", "reject_change", "versions"]
+__all__ = ["CatalogChange", "approve_change", "current_bundle", "published_bundle", "list_changes", "propose_change", "reject_change", "versions"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,14 @@ async def current_bundle(conn: asyncpg.Connection, files: CatalogBundle) -> Cata
         version = (latest["version"] + 1) if latest else 1
         await _insert_version(conn, version, files, files.digest, "gateway start-up", "catalog files loaded" if latest is None else "catalog files changed")
         return files.with_version(version)
+
+
+async def published_bundle(conn: asyncpg.Connection, files: CatalogBundle) -> CatalogBundle:
+    """Like `current_bundle` but read-only: the files themselves when they are newer than every version."""
+    latest = await conn.fetchrow("SELECT version, base_digest, document FROM catalog_versions ORDER BY version DESC LIMIT 1")
+    if latest is not None and latest["base_digest"] == files.digest and latest["document"] is not None:
+        return bundle_from_documents(json.loads(latest["document"])).with_version(latest["version"])
+    return files
 
 
 async def _insert_version(conn: asyncpg.Connection, version: int, bundle: CatalogBundle, base_digest: str, author: str, reason: str) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -50,6 +54,98 @@ data_dir_option = click.option(
     show_default=True,
     help="Where the embedded PostgreSQL keeps its data (env GOVSHARE_DATA_DIR).",
 )
+
+
+control_database_option = click.option(
+    "--control-database",
+    envvar="GOVSHARE_CONTROL_DATABASE",
+    default="govshare",
+    show_default=True,
+    help="Name of the gateway's control database on the server (env GOVSHARE_CONTROL_DATABASE).",
+)
+
+
+def state_selection(command: Any) -> Any:
+    """The database selection every state-reading command shares with `govshare demo`."""
+    command = control_database_option(command)
+    command = database_url_option(command)
+    return data_dir_option(command)
+
+
+@contextlib.contextmanager
+def _selected(data_dir: Path, database_url: str | None, control_database: str) -> Iterator[tuple[str, dict[str, str], Settings]]:
+    """(control DSN, agency store DSNs, settings) of the selected server; an embedded one stops afterwards."""
+    from gateway.catalog_files import CatalogError, catalog_files, load_bundle
+    from gateway.database import select_server
+    from gateway.runtime import store_database_name
+
+    settings = Settings.from_environ(os.environ, data_dir=data_dir, database_url=database_url, control_database=control_database)
+    if not database_url and not (data_dir / "pgdata").exists():
+        raise click.UsageError(f"no gateway state in {data_dir}: run `govshare demo --data-dir {data_dir}` first, or pass --database-url")
+    server = select_server(database_url, data_dir)
+    try:
+        try:
+            bundle = load_bundle(catalog_files(settings.catalog_dir))
+        except CatalogError as exc:
+            raise click.ClickException(f"the catalog is not valid:\n{exc}") from None
+        stores = {a: server.dsn(store_database_name(settings, a)) for a in bundle.mappings}
+        yield server.dsn(control_database), stores, settings
+    finally:
+        server.stop()
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident disclosure ledger."""
+
+
+@audit.command("verify")
+@state_selection
+def audit_verify(data_dir: Path, database_url: str | None, control_database: str) -> None:
+    """Check the whole hash chain and every signed checkpoint; exit 1 naming the first broken event."""
+    import asyncpg
+
+    from gateway.ledger import jws_verifier, verify_ledger
+
+    from gateway.compliance import signing_public_keys
+
+    async def run(dsn: str) -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await verify_ledger(conn, jws_verifier(await signing_public_keys(conn)))
+        finally:
+            await conn.close()
+
+    with _selected(data_dir, database_url, control_database) as (control, _, _settings):
+        try:
+            report = asyncio.run(run(control))
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise click.ClickException(f"cannot read the ledger: {exc}") from None
+    click.echo(report.describe())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@main.command()
+@state_selection
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def monitor(data_dir: Path, database_url: str | None, control_database: str, output: str) -> None:
+    """Report violations of the regulation (R-17, R-32, R-34); exit 1 when there are findings."""
+    from gateway.compliance import run_monitor
+
+    with _selected(data_dir, database_url, control_database) as (control, stores, settings):
+        findings = asyncio.run(run_monitor(settings, control, stores))
+    if output == "json":
+        click.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+    else:
+        table = Table(title=f"{len(findings)} finding(s)")
+        for column in ("kind", "severity", "agency", "article", "object", "evidence"):
+            table.add_column(column, overflow="fold")
+        for f in findings:
+            table.add_row(f.kind, f.severity, f.agency, f.article, f.object, f.evidence)
+        Console().print(table)
+    if findings:
+        raise SystemExit(1)
 
 
 @main.command()

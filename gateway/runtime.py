@@ -23,7 +23,10 @@ from gateway import catalog_versions
 from gateway.catalog_versions import current_bundle
 from gateway.migrate import migrate
 from gateway.settings import Settings
+from gateway.audit import ledger_key
 from gateway.evidence import Evidence, load_seal_keyring
+from gateway.ledger import queries as ledger_queries
+from gateway.ledger import JsonLinesSink, LedgerWriter, entry_point_sinks, jws_signer
 from resolvers.control import ConsentStore
 from resolvers.evidence import SnapshotStore
 from resolvers.stores import AgencyStores
@@ -52,6 +55,7 @@ class Runtime:
     snapshots: SnapshotStore
     decisions: DecisionCache = field(default_factory=DecisionCache)
     catalog_listeners: list[Callable[[CatalogBundle], None]] = field(default_factory=list)
+    ledger: LedgerWriter | None = None
     _listener: asyncpg.Connection | None = None
 
     def install(self, bundle: CatalogBundle) -> None:
@@ -75,6 +79,12 @@ class Runtime:
 
     async def catalog_versions(self) -> Any:
         return await catalog_versions.versions(self.control)
+
+    async def audit_events(self, **filters: Any) -> Any:
+        return await ledger_queries.events(self.control, **filters)
+
+    async def disclosures(self, subject_hash: str, provider: str | None = None) -> Any:
+        return await ledger_queries.disclosures(self.control, subject_hash, provider=provider)
 
     async def _load_version(self, version: int) -> None:
         if version <= self.bundle.catalog.version:
@@ -125,6 +135,12 @@ class Runtime:
             runtime = cls(settings, control, stores, consents, issuer, verifier, keys, clients, bundle, evidence, SnapshotStore(control))
             await runtime.refresh_consents()
             await runtime._listen(control_dsn)
+            if settings.ledger:
+                sinks = [*([JsonLinesSink(settings.audit_jsonl)] if settings.audit_jsonl else []), *entry_point_sinks()]
+                runtime.ledger = LedgerWriter(
+                    control, hmac_key=await ledger_key(control, settings.ledger_key), sinks=sinks, checkpoint_signer=jws_signer(keys[0])
+                )
+                await runtime.ledger.start()
             return runtime
         except BaseException:
             await control.close()
@@ -144,6 +160,8 @@ class Runtime:
         await self._listener.add_listener("govshare_catalog", catalog_changed)
 
     async def close(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.close()
         if self._listener is not None:
             await self._listener.close()
         await self.stores.close()

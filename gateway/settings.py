@@ -52,6 +52,9 @@ class Settings:
     store_database_prefix: str = "govshare_"
     clients_file: Path | None = None
     log_level: str = "info"
+    ledger: bool = True
+    audit_jsonl: str | None = None
+    ledger_key: bytes | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -76,6 +79,14 @@ class Settings:
             values["trusted_jwks"] = jwks
         if trusted_issuer := environ.get("GOVSHARE_TRUSTED_ISSUER"):
             values["trusted_issuer"] = trusted_issuer
+        if audit := environ.get("GOVSHARE_AUDIT_JSONL"):
+            values["audit_jsonl"] = audit
+        if key := environ.get("GOVSHARE_LEDGER_KEY"):
+            values["ledger_key"] = bytes.fromhex(key) if len(key) >= 32 else None
+            if values["ledger_key"] is None:
+                raise ConfigError("GOVSHARE_LEDGER_KEY must be at least 16 bytes written as hex")
+        if ledger := environ.get("GOVSHARE_LEDGER"):
+            values["ledger"] = _bool("GOVSHARE_LEDGER", ledger)
         if demo := environ.get("GOVSHARE_DEMO"):
             values["demo"] = _bool("GOVSHARE_DEMO", demo)
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from authz.codes import Code
 from schema.access import access_plan_field, my_access_field
+from schema.audit import audit_fields
 from schema.catalog_changes import catalog_change_fields
 from schema.catalog_types import AgencyType, CatalogItemType
 from schema.consents import consent_mutations, consents_query
@@ -224,6 +225,7 @@ def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry
         entity_type = _entity_type(entity, by_entity.get(entity.name, []), bundle, sealed)
         query_fields.update(_root_fields(entity, entity_type, sealed))
     query_fields.update(evidence_fields())
+    query_fields.update(audit_fields())
     query_fields.update(_catalog_fields())
     query_fields["accessPlan"] = access_plan_field(spec)
     query_fields["myAccess"] = my_access_field()

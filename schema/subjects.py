@@ -156,6 +156,7 @@ async def load_subjects(
     state.rows += sum(fetched.row_counts.values())
     provider_of = {p: decisions[p].provider for p in [*allowed, *seal_paths] if decisions[p].allowed}
     unavailable = {p: fetched.unavailable[a] for p, a in provider_of.items() if a in fetched.unavailable}
+    state.unavailable.update({p: e.agency for p, e in unavailable.items()})
     sealing = {c for c in sealing if catalog.items[sealed[c]].provider not in fetched.unavailable}
     served_any = False
     views: list[SubjectView | GraphQLError | None] = []

