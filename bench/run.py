@@ -160,7 +160,11 @@ async def drive(concurrency: int, factory: OpFactory, warmup: float, duration: f
                 t0 = time.perf_counter()
                 if t0 >= end:
                     break
-                problem = await op()
+                try:
+                    problem = await op()
+                except Exception as exc:  # noqa: BLE001 - counted and shown, the run goes on
+                    problem = f"{type(exc).__name__}: {exc}"
+                    await asyncio.sleep(0.01)  # an unavailable server does not become a busy loop
                 t1 = time.perf_counter()
                 if t0 < warm_end:
                     continue

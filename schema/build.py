@@ -25,6 +25,7 @@ from schema.evidence import evidence_fields, sealed_containers
 from schema.identifiers import IDENTIFIER_SCALAR_MAP, OrganizationCode, ResidentIdNumber, UnifiedSocialCreditCode
 from schema.spec import EntitySpec, FieldSpec, SchemaSpec
 from schema.subjects import load_subjects, resolve_container, resolve_leaf
+from schema.workflows import workflow_fields
 
 __all__ = ["build_schema", "describe_field"]
 
@@ -231,9 +232,11 @@ def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry
     query_fields["myAccess"] = my_access_field()
     query_fields["onwardConsents"] = consents_query()
     change_queries, change_mutations = catalog_change_fields()
+    workflow_queries, workflow_mutations = workflow_fields()
     query_fields.update(change_queries)
+    query_fields.update(workflow_queries)
     query = _object_type("Query", "The unified schema of the government information sharing gateway.", query_fields)
-    mutation = _object_type("Mutation", "Consents and workflows of the sharing platform.", {**consent_mutations(), **change_mutations})
+    mutation = _object_type("Mutation", "Consents and workflows of the sharing platform.", {**consent_mutations(), **change_mutations, **workflow_mutations})
     return strawberry.Schema(
         query=query,
         mutation=mutation,
