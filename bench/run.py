@@ -49,7 +49,7 @@ from gateway.database import DatabaseServer, local_server_reachable, select_serv
 from gateway.provision import provision_demo  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 
-console = Console(width=None if sys.stdout.isatty() else 150)
+console = Console(width=None if sys.stdout.isatty() else 170)
 
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CLIENT = "gz-zfcxjsj"

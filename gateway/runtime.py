@@ -102,14 +102,14 @@ class Runtime:
 
     @classmethod
     async def start(cls, settings: Settings, control_dsn: str, store_dsns: Mapping[str, str]) -> Runtime:
-        control = await asyncpg.create_pool(control_dsn, min_size=1, max_size=10)
+        control = await asyncpg.create_pool(control_dsn, min_size=1, max_size=settings.store_pool_size)
         try:
             async with control.acquire() as conn:
                 applied = await migrate(conn)
                 if applied:
                     log.info("control database migrated", extra={"applied": applied})
             bundle = load_bundle(catalog_files(settings.catalog_dir))
-            stores = AgencyStores(store_dsns, timeout=settings.provider_timeout)
+            stores = AgencyStores(store_dsns, timeout=settings.provider_timeout, max_size=settings.store_pool_size)
             introspected = {}
             for agency in bundle.mappings:
                 try:

@@ -44,6 +44,7 @@ class Settings:
     audience: str = "urn:govshare:api"
     token_lifetime: int = 900
     provider_timeout: float = 5.0
+    store_pool_size: int = 10
     cors_origins: tuple[str, ...] = ()
     trusted_jwks: str | None = None
     trusted_issuer: str | None = None

@@ -44,6 +44,7 @@ def demo_settings(run_prefix: str) -> Settings:
         control_database=f"{run_prefix}control",
         store_database_prefix=run_prefix,
         provider_timeout=3.0,
+        store_pool_size=4,
     )
 
 
