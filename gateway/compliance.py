@@ -14,6 +14,7 @@ from gateway.ledger import jws_verifier, verify_ledger
 from gateway.monitor import Finding, hidden_information, late_updates, unreachable_providers
 from gateway.settings import Settings
 from resolvers.stores import AgencyStores, ProviderUnavailable
+from resolvers.workflows import overdue_steps, overdue_supplies
 
 __all__ = ["ledger_findings", "run_monitor", "signing_public_keys"]
 
@@ -72,7 +73,8 @@ async def ledger_findings(conn: asyncpg.Connection, now: dt.datetime, *, window_
 
 async def run_monitor(settings: Settings, control_dsn: str, store_dsns: dict[str, str]) -> list[Finding]:
     now = dt.datetime.now(CHINA)
-    conn = await asyncpg.connect(control_dsn)
+    pool = await asyncpg.create_pool(control_dsn, min_size=1, max_size=2)
+    conn = await pool.acquire()
     stores = AgencyStores(store_dsns, timeout=settings.provider_timeout)
     try:
         bundle = await published_bundle(conn, load_bundle(catalog_files(settings.catalog_dir)))
@@ -88,11 +90,12 @@ async def run_monitor(settings: Settings, control_dsn: str, store_dsns: dict[str
         report = await verify_ledger(conn, jws_verifier(await signing_public_keys(conn)))
         if not report.ok:
             findings.append(Finding("LEDGER_TAMPERED", "violation", "gz-zsj", "R-34(1)", f"disclosure event {report.broken_seq}", report.describe()))
-        findings.extend(await _overdue_workflows(conn, now.date()))
+        findings.extend(await _overdue_workflows(pool, now.date()))
         return findings
     finally:
         await stores.close()
-        await conn.close()
+        await pool.release(conn)
+        await pool.close()
 
 
 async def signing_public_keys(conn: asyncpg.Connection) -> list[ECKey]:
@@ -101,5 +104,23 @@ async def signing_public_keys(conn: asyncpg.Connection) -> list[ECKey]:
     return [ECKey.import_key(ECKey.import_key(json.loads(r["private_jwk"])).as_dict(private=False)) for r in rows]
 
 
-async def _overdue_workflows(conn: asyncpg.Connection, today: dt.date) -> list[Finding]:
-    return []
+async def _overdue_workflows(pool: asyncpg.Pool, today: dt.date) -> list[Finding]:
+    findings = []
+    for objection in await overdue_steps(pool, today):
+        who = objection.awaiting or objection.provider
+        step = "review" if who == "operator" else "check"
+        findings.append(
+            Finding(
+                "OVERDUE_OBJECTION", "violation", who, "R-22", f"objection {objection.id} (item {objection.item}, field {objection.field})",
+                f"the {step} was due {objection.due.isoformat() if objection.due else '?'}{' (estimated)' if objection.due_estimated else ''}",
+            )
+        )
+    for request in await overdue_supplies(pool, today):
+        state = "supplied late" if request.supplied_on else "not supplied"
+        findings.append(
+            Finding(
+                "OVERDUE_SUPPLY", "violation", request.provider, "R-19b", f"access request {request.id} (item {request.item} for {request.duty})",
+                f"{state}; the supply was due {request.supply_due.isoformat() if request.supply_due else '?'} (5 working days after the decision)",
+            )
+        )
+    return findings

@@ -11,6 +11,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from authz.changes import ChangeError, ChangeKind
 from authz.codes import Code
 from authz.model import Catalog, CatalogItem, ShareClass
 from authz.policy import decide_duty, record_divisions
@@ -262,6 +263,23 @@ def _availability(state: Any, catalog: Catalog, entity: str, key: str, material:
     return answer(True, None, f"{label} can be obtained by sharing under duty {state.policy.duty}{caveat}: do not ask the applicant for it (R-24b)")
 
 
+async def _publish_scope(state: Any, request: Any) -> None:
+    """The supplied item gains the approved duty in a new catalog version (R-19b, R-9)."""
+    item = state.services.bundle.catalog.items.get(request.item)
+    if item is None or request.duty in item.duties_in_scope or str(item.share_class) != "conditional":
+        return
+    try:
+        await state.services.propose_change(
+            item=request.item,
+            kind=ChangeKind.WIDEN_SCOPE,
+            duty=request.duty,
+            reason=f"access request {request.id} approved ({request.decision_reference}) and supplied",
+            actor=state.principal.agency,
+        )
+    except ChangeError as exc:
+        raise coded_error(Code.BAD_REQUEST, f"the supply is recorded, but the catalog could not gain the scope: {exc}") from None
+
+
 def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
     """(query fields, mutation fields) keyed by GraphQL name."""
 
@@ -362,6 +380,7 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         updated = await Workflows(state.services.control).confirm_supply(record.id, state.principal.agency, note, state.policy.today)
         if updated is None:
             raise _changed("access request", record)
+        await _publish_scope(state, updated)
         return _request(updated, state)
 
     async def access_request(info: Info, id: strawberry.ID) -> AccessRequestType | None:

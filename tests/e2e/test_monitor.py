@@ -45,3 +45,41 @@ async def test_unreachable_provider(demo_databases: Any) -> None:
     finally:
         await stores.close()
     assert [(f.kind, f.agency) for f in findings] == [("PROVIDER_UNAVAILABLE", "gz-swj")]
+
+
+async def test_monitor_command_reports_the_demo_findings(pg_server: Any, demo_settings: Any, runtime: Any, agent: Any) -> None:
+    import asyncio
+    import json
+
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    # an attempt beyond duty, so that the ledger has something to say
+    await agent("gz-rsj").query('{ person(idNumber: "440106199001011235") { maritalStatus } }', duty="rs.insurance")
+    args = ["monitor", "--format", "json", "--database-url", pg_server.url, "--control-database", demo_settings.control_database]
+    env = {"GOVSHARE_STORE_DATABASE_PREFIX": demo_settings.store_database_prefix}
+    result = await asyncio.to_thread(CliRunner(env=env).invoke, main, args)
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    findings = json.loads(result.output)
+    kinds = {(f["kind"], f["agency"]) for f in findings}
+    assert ("HIDDEN_CATALOG_INFORMATION", "gz-rsj") in kinds
+    assert ("LATE_UPDATE", "gz-swj") in kinds
+    assert ("USE_BEYOND_DUTY", "gz-rsj") in kinds
+    assert not any(f["kind"] == "LEDGER_TAMPERED" for f in findings)
+    beyond = next(f for f in findings if f["kind"] == "USE_BEYOND_DUTY" and f["agency"] == "gz-rsj" and f["object"] == "item P03")
+    assert beyond["article"] == "R-34(4)" and "NOT_IN_SCOPE" in beyond["evidence"]
+
+
+async def test_overdue_supply_is_a_finding(agent: Any, runtime: Any) -> None:
+    from gateway.compliance import _overdue_workflows
+    from tests.e2e.test_workflows import DECIDE, REQUEST
+
+    requested = (await agent("gz-scjgj").query(REQUEST, {"item": "P02", "duty": "sc.supervision"})).json()["data"]["requestAccess"]
+    await agent("gz-zsj").query(DECIDE, {"id": requested["id"], "approved": True})
+    await runtime.control.execute("UPDATE access_requests SET supply_due = '2026-10-09' WHERE id = $1", int(requested["id"]))
+    findings = await _overdue_workflows(runtime.control, dt.date(2026, 10, 12))
+    mine = [f for f in findings if f.object.startswith(f"access request {requested['id']} ")]
+    assert [(f.kind, f.agency, f.article) for f in mine] == [("OVERDUE_SUPPLY", "gz-gab", "R-19b")]
+    assert "2026-10-09" in mine[0].evidence

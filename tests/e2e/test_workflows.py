@@ -182,6 +182,11 @@ async def test_out_of_catalog_request_is_decided_then_supplied(agent: Any, runti
     assert rid in [r["id"] for r in data(await run(agent, "gz-rsj", "{ accessRequests(status: SUPPLIED) { id } }"), "accessRequests")]
     assert rid not in [r["id"] for r in data(await run(agent, "gz-gab", "{ accessRequests { id } }"), "accessRequests")]
     assert codes(await run(agent, "gz-rsj", SUPPLY, id=rid)) == ["BAD_REQUEST"]
+    # the catalog gained the scope in a new version (R-19b, R-9)
+    body = (await agent("gz-swj").query('{ person(idNumber: "440106199001011235") { socialInsurance { status } } }', duty="sw.collection")).json()
+    assert "errors" not in body, body
+    assert body["data"]["person"]["socialInsurance"] == {"status": "active"}
+    assert "sw.collection" in runtime.bundle.catalog.items["P06"].duties_in_scope
 
 
 async def test_rejected_request_grants_nothing(agent: Any, runtime: Any) -> None:
