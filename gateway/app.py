@@ -25,6 +25,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from authz.codes import Code
 from authz.context import RequestContext, parse_on_behalf_of
 from authz.policy import decide_duty
+from gateway import metrics
 from gateway.audit import disclosure_event
 from gateway.auth.oauth import TokenEndpoint
 from gateway.auth.tokens import AuthError, public_jwks
@@ -117,6 +118,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
                 codes = [str(refusal.code)]
                 if not await _record(rt, state, query, operation_name, "refused", started):
                     return _audit_unavailable()
+                metrics.observe(state, "refused", time.perf_counter() - started)
                 _log(request_id, principal.agency, principal.client_id, duty, [], "refused", started, codes)
                 return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article)
         if request.method == "GET" and query and _is_mutation(query):
@@ -140,6 +142,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         outcome = _outcome(result.data, codes)
         if not await _record(rt, state, query, operation_name, outcome, started):
             return _audit_unavailable()
+        metrics.observe(state, outcome, time.perf_counter() - started)
         _log(request_id, principal.agency, principal.client_id, duty, sorted(state.fields_requested), outcome, started, codes, len(state.subjects))
         return JSONResponse(body, headers={"X-Request-Id": request_id})
 
@@ -150,6 +153,9 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         rt = runtime()
         keys = public_jwks(rt.signing_keys)["keys"] + rt.evidence.seals.public_jwks()["keys"]
         return JSONResponse({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -176,6 +182,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
             Route("/oauth/token", token, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
         middleware=middleware,

@@ -148,6 +148,94 @@ def monitor(data_dir: Path, database_url: str | None, control_database: str, out
         raise SystemExit(1)
 
 
+@main.group()
+def report() -> None:
+    """Reports for the operator (R-30, R-31)."""
+
+
+@report.command("usage")
+@state_selection
+@click.option("--year", type=int, required=True, help="Calendar year (China time).")
+@click.option("--agency", default=None, help="One agency's report; default: all agencies, ranked.")
+@click.option("--format", "output_format", type=click.Choice(["md", "csv", "html"]), default="md", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of standard output.")
+def report_usage(data_dir: Path, database_url: str | None, control_database: str, year: int, agency: str | None, output_format: str, output: Path | None) -> None:
+    """Each agency's annual use of shared information: per item, provider and duty."""
+    import asyncpg
+
+    from gateway.catalog_files import catalog_files, load_bundle
+    from gateway.report import collect_usage, render_csv, render_html, render_markdown
+
+    async def run(dsn: str, names: dict[str, str]) -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await collect_usage(conn, year, agency, names)
+        finally:
+            await conn.close()
+
+    with _selected(data_dir, database_url, control_database) as (control, _, settings):
+        names = {a.code: a.name for a in load_bundle(catalog_files(settings.catalog_dir)).catalog.agencies.values()}
+        if agency is not None and agency not in names:
+            raise click.UsageError(f"--agency {agency!r} is not a registered agency; known: {', '.join(sorted(names))}")
+        usage = asyncio.run(run(control, names))
+    text = {"md": render_markdown, "csv": render_csv, "html": render_html}[output_format](usage)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--jwks", "jwks_source", required=True, help="The providers' public keys: a JWKS file or URL (the gateway's /.well-known/jwks.json).")
+def verify(file: Path, jwks_source: str) -> None:
+    """Verify the electronic seals in FILE offline (one seal per line, or any JSON holding seals)."""
+    from gateway.auth.tokens import load_jwks
+    from gateway.seals import SealKeyring, verify_seal
+
+    try:
+        document = load_jwks(jwks_source)
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"--jwks: {exc}") from None
+    keyring = SealKeyring.from_public_jwks({"keys": [k for k in document["keys"] if k.get("alg") == "EdDSA"]})
+    seals = _seals_in(file.read_text(encoding="utf-8"))
+    if not seals:
+        raise click.UsageError(f"{file} holds no seal (a compact JWS of type govshare-seal+jws)")
+    failures = 0
+    for token in seals:
+        result = verify_seal(keyring, token)
+        if result.valid:
+            click.echo(f"valid: item {result.item} of {result.provider} for {result.subject}, signed {result.signed_at.isoformat() if result.signed_at else '?'}")
+        else:
+            failures += 1
+            click.echo(f"INVALID: {result.reason}")
+    if failures:
+        raise SystemExit(1)
+
+
+def _seals_in(text: str) -> list[str]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return [line.strip() for line in text.splitlines() if line.strip().count(".") == 2]
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "seal" and isinstance(inner, str):
+                    found.append(inner)
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(document)
+    return found
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)

@@ -90,8 +90,6 @@ class Settings:
                 raise ConfigError("GOVSHARE_LEDGER_KEY must be at least 16 bytes written as hex")
         if ledger := environ.get("GOVSHARE_LEDGER"):
             values["ledger"] = _bool("GOVSHARE_LEDGER", ledger)
-        if demo := environ.get("GOVSHARE_DEMO"):
-            values["demo"] = _bool("GOVSHARE_DEMO", demo)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

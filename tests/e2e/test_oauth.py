@@ -71,3 +71,18 @@ async def test_malformed_bodies_get_bad_request(client: httpx.AsyncClient, agent
     assert no_query.status_code == 400
     syntax = await client.post("/graphql", json={"query": "{ person("}, headers=headers)
     assert syntax.status_code == 200 and syntax.json()["errors"][0]["message"].startswith("Syntax Error")
+
+
+async def test_metrics_count_operations_per_agency(client: httpx.AsyncClient, agent: Any) -> None:
+    def value(text: str, prefix: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+    before = (await client.get("/metrics")).text
+    await agent("gz-rsj").query('{ person(idNumber: "440106199001011235") { name maritalStatus } }', duty="rs.insurance")
+    after = (await client.get("/metrics")).text
+    partial = 'govshare_requests_total{agency="gz-rsj",duty="rs.insurance",outcome="partial"}'
+    assert value(after, partial) == value(before, partial) + 1
+    denied = 'govshare_denials_total{agency="gz-rsj",code="NOT_IN_SCOPE"}'
+    assert value(after, denied) == value(before, denied) + 1
+    served = 'govshare_items_served_total{agency="gz-rsj",item="P01",provider="gz-gab"}'
+    assert value(after, served) == value(before, served) + 1
