@@ -55,7 +55,7 @@ async def ledger_findings(conn: asyncpg.Connection, now: dt.datetime, *, window_
             Finding("PROVIDER_UNAVAILABLE", "violation", row["provider"], "R-32", f"data store of {row['provider']}", f"{row['n']} request(s) in the last day found it unavailable (refusal or delay, R-34(3))")
         )
     volume = await conn.fetch(
-        "WITH daily AS (SELECT agency, time::date AS day, sum(cardinality(subjects)) AS subjects FROM disclosure_events"
+        "WITH daily AS (SELECT agency, (time AT TIME ZONE 'Asia/Shanghai')::date AS day, sum(cardinality(subjects)) AS subjects FROM disclosure_events"
         " WHERE time >= $1 GROUP BY 1, 2)"
         " SELECT agency, max(subjects) FILTER (WHERE day = $2::date) AS today, avg(subjects) FILTER (WHERE day < $2::date) AS usual"
         " FROM daily GROUP BY agency",

@@ -83,3 +83,47 @@ async def test_overdue_supply_is_a_finding(agent: Any, runtime: Any) -> None:
     mine = [f for f in findings if f.object.startswith(f"access request {requested['id']} ")]
     assert [(f.kind, f.agency, f.article) for f in mine] == [("OVERDUE_SUPPLY", "gz-gab", "R-19b")]
     assert "2026-10-09" in mine[0].evidence
+
+
+async def test_ledger_findings_on_crafted_history(pg_server: Any, run_prefix: str) -> None:
+    import asyncpg
+
+    from gateway.compliance import ledger_findings
+    from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, LedgerWriter, subject_hash
+    from gateway.migrate import migrate
+
+    name = f"{run_prefix}monitor_ledger"
+    await pg_server.create_database(name)
+    pool = await asyncpg.create_pool(pg_server.dsn(name), min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        key = b"k" * 32
+        writer = LedgerWriter(pool, hmac_key=key)
+        await writer.start()
+        now = dt.datetime(2026, 11, 30, 15, tzinfo=CST)
+
+        def event(when: dt.datetime, subjects: int, items: tuple[ItemDisclosure, ...] = (), agency: str = "gz-zfcxjsj") -> DisclosureEvent:
+            return DisclosureEvent(
+                time=when, request_id="r", agency=agency, client=agency, duty="zj.housing-security", operation_hash="0" * 64,
+                outcome="ok", items=items, subjects=tuple(subject_hash(key, f"{when.date()}-{i}") for i in range(subjects)),
+            )
+
+        for days in range(1, 15):
+            await writer.append(event(now - dt.timedelta(days=days), 10))
+        await writer.append(event(now, 400))
+        outage = (ItemDisclosure("P06", "gz-rsj", (), (DeniedField("Person.socialInsurance.status", "PROVIDER_UNAVAILABLE"),)),)
+        for _ in range(3):
+            await writer.append(event(now - dt.timedelta(hours=1), 1, outage, agency="gz-mzj"))
+        await writer.close()
+        async with pool.acquire() as conn:
+            findings = await ledger_findings(conn, now)
+    finally:
+        await pool.close()
+        await pg_server.drop_database(name)
+    volume = [f for f in findings if f.kind == "UNUSUAL_VOLUME"]
+    assert [(f.agency, f.article) for f in volume] == [("gz-zfcxjsj", "R-34(4)")]
+    assert "400 subjects today against a daily average of 10" in volume[0].evidence
+    refusal = [f for f in findings if f.kind == "PROVIDER_UNAVAILABLE"]
+    assert [(f.agency, f.article) for f in refusal] == [("gz-rsj", "R-32")]
+    assert "3 request(s)" in refusal[0].evidence

@@ -86,3 +86,21 @@ async def test_metrics_count_operations_per_agency(client: httpx.AsyncClient, ag
     assert value(after, denied) == value(before, denied) + 1
     served = 'govshare_items_served_total{agency="gz-rsj",item="P01",provider="gz-gab"}'
     assert value(after, served) == value(before, served) + 1
+
+
+async def test_cors_for_dashboards(demo_settings: Any, demo_databases: Any) -> None:
+    from gateway.app import create_app
+    from gateway.runtime import Runtime
+
+    app = create_app(lambda: Runtime.start(demo_settings, demo_databases.control_dsn, demo_databases.store_dsns), ("https://dash.gz.gov.cn",))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+            allowed = await http.options(
+                "/graphql",
+                headers={"Origin": "https://dash.gz.gov.cn", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,x-duty"},
+            )
+            assert allowed.status_code == 200
+            assert allowed.headers["access-control-allow-origin"] == "https://dash.gz.gov.cn"
+            assert "x-duty" in allowed.headers["access-control-allow-headers"].lower()
+            refused = await http.options("/graphql", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+            assert "access-control-allow-origin" not in refused.headers

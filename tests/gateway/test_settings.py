@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import ConfigError, Settings
+
+
+def test_environment_mapping_builds_settings() -> None:
+    settings = Settings.from_environ(
+        {
+            "GOVSHARE_DATABASE_URL": "postgresql://x@db/postgres",
+            "GOVSHARE_PROVIDER_TIMEOUT": "2.5",
+            "GOVSHARE_CORS_ORIGINS": "https://a.gov.cn, https://b.gov.cn",
+            "GOVSHARE_LEDGER": "false",
+            "GOVSHARE_LEDGER_KEY": "00" * 32,
+        }
+    )
+    assert settings.database_url == "postgresql://x@db/postgres"
+    assert settings.provider_timeout == 2.5
+    assert settings.cors_origins == ("https://a.gov.cn", "https://b.gov.cn")
+    assert settings.ledger is False and settings.ledger_key == bytes(32)
+    assert settings.demo is False
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"GOVSHARE_PROVIDER_TIMEOUT": "soon"}, "GOVSHARE_PROVIDER_TIMEOUT='soon' is not a number"),
+        ({"GOVSHARE_LEDGER": "perhaps"}, "GOVSHARE_LEDGER='perhaps' is not a boolean"),
+        ({"GOVSHARE_LEDGER_KEY": "abcd"}, "at least 16 bytes"),
+    ],
+)
+def test_bad_environment_values_are_named(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_environ(environ)
+
+
+def test_configuration_file(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "database_url: postgresql://gw@control/govshare\ncatalog_dir: catalog\nstore_urls:\n  gz-gab: postgresql://ro@gab/pop\n"
+        "cors_origins: [https://dash.gov.cn]\n",
+        encoding="utf-8",
+    )
+    settings = Settings.from_file(path, {})
+    assert settings.catalog_dir == (tmp_path / "catalog").resolve()
+    assert settings.store_urls == {"gz-gab": "postgresql://ro@gab/pop"}
+    assert settings.cors_origins == ("https://dash.gov.cn",)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("demo: true\n", "demo mode cannot be enabled"),
+        ("databse_url: x\n", "unknown setting"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("a: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_configuration_files(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_file(path, {})
