@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +97,11 @@ def _read(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
 def load_bundle(paths: Iterable[Path]) -> CatalogBundle:
     problems: list[Problem] = []
     documents: dict[str, dict[str, Any]] = {}
-    for path in paths:
-        document = _read(Path(path), problems)
+    for path in map(Path, paths):
+        document = _read(path, problems)
         if document is not None:
-            documents[str(path)] = document
+            # named as in a catalog directory, so that messages and stored versions agree
+            documents[f"mappings/{path.name}" if path.parent.name == "mappings" else path.name] = document
     if problems:
         raise CatalogError(problems)
     return bundle_from_documents(documents)
@@ -198,7 +199,7 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
         schema=SchemaSpec(entities=entities, fields=field_specs),
         mappings=mappings,
         operators=frozenset(operators),
-        document={Path(k).name if not k.startswith("mappings") else k: v for k, v in documents.items()},
+        document=dict(documents),
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
     )
 
