@@ -7,7 +7,8 @@ Configuration comes from the environment variable GOVSHARE_BENCH_GATEWAY, a JSON
 bench/run.py. The app is built exactly as `govshare demo` builds it (create_app +
 Runtime.start); logging is kept at warning so the per-request INFO line is not written.
 
-With GOVSHARE_BENCH_PROFILE=FILE the whole server runs under cProfile and the stats are
+With GOVSHARE_BENCH_TIMINGS=1 a few stages are timed (bench/timings.py) and served at
+GET /__bench/timings. With GOVSHARE_BENCH_PROFILE=FILE the whole server runs under cProfile and the stats are
 written to FILE when it stops (for investigation only: profiling slows the gateway).
 """
 
@@ -19,6 +20,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -28,6 +30,7 @@ from gateway.settings import Settings
 
 CONFIG_ENV = "GOVSHARE_BENCH_GATEWAY"
 PROFILE_ENV = "GOVSHARE_BENCH_PROFILE"
+TIMINGS_ENV = "GOVSHARE_BENCH_TIMINGS"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,7 +57,13 @@ def main(argv: list[str] | None = None) -> None:
         store_database_prefix=config["store_database_prefix"],
         log_level="warning",
     )
-    app = create_app(lambda: Runtime.start(settings, config["control_dsn"], config["store_dsns"]), settings.cors_origins)
+    app: Any = create_app(lambda: Runtime.start(settings, config["control_dsn"], config["store_dsns"]), settings.cors_origins)
+    if os.environ.get(TIMINGS_ENV) == "1":
+        from bench import timings
+
+        for label in timings.install():
+            print(f"timings: stage {label!r} does not exist in this gateway version", file=sys.stderr)
+        app = timings.wrap_app(app)
     server = uvicorn.Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
     )

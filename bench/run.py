@@ -56,7 +56,8 @@ CLIENT = "gz-zfcxjsj"
 DUTY = "zj.housing-security"
 TARGET_RATIO = 3.0
 TARGET_RPS = 150.0
-POOL_SIZE = 10  # the gateway's AgencyStores default max_size per agency: same for direct reads
+# the gateway's connections per agency store; the direct reads get pools of the same size
+POOL_SIZE = int(getattr(Settings.from_environ(os.environ), "store_pool_size", 10))
 
 PERSON_FIELDS = "name maritalStatus socialInsurance { status contributionMonths } housingSecurity { status }"
 PERSON_QUERY = f"query Person($id: ResidentIdNumber!) {{ person(idNumber: $id) {{ {PERSON_FIELDS} }} }}"
@@ -136,7 +137,14 @@ def _process_cpu(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def drive(concurrency: int, factory: OpFactory, warmup: float, duration: float, gateway_pid: int | None = None) -> Result:
+async def drive(
+    concurrency: int,
+    factory: OpFactory,
+    warmup: float,
+    duration: float,
+    gateway_pid: int | None = None,
+    on_measure: Callable[[], Awaitable[None]] | None = None,
+) -> Result:
     """`concurrency` workers loop on their op: `warmup` seconds unrecorded, then `duration` recorded."""
     result = Result()
     ready = asyncio.Event()
@@ -179,6 +187,8 @@ async def drive(concurrency: int, factory: OpFactory, warmup: float, duration: f
     tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
     await ready.wait()
     await asyncio.sleep(max(0.0, timing["warm_end"] - time.perf_counter()))
+    if on_measure is not None:
+        await on_measure()
     cpu0, gw0, all0 = time.process_time(), _process_cpu(gateway_pid), _machine_busy()
     await asyncio.gather(*tasks)
     cpu1, gw1, all1 = time.process_time(), _process_cpu(gateway_pid), _machine_busy()
@@ -432,11 +442,14 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    def __init__(self, settings: Settings, databases: Any, log_path: Path, profile: Path | None) -> None:
+    def __init__(self, settings: Settings, databases: Any, log_path: Path, profile: Path | None, timings: bool = False) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = dict(os.environ)
+        env.pop("GOVSHARE_BENCH_TIMINGS", None)
+        if timings:
+            env["GOVSHARE_BENCH_TIMINGS"] = "1"
         env["GOVSHARE_BENCH_GATEWAY"] = json.dumps(
             {
                 "control_database": settings.control_database,
@@ -457,6 +470,12 @@ class GatewayProcess:
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
+
+    async def timings(self) -> dict[str, list[float]]:
+        """Stage samples since the previous call (launcher started with timings), then reset."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10.0) as http:
+            response = await http.get("/__bench/timings")
+        return dict(response.json()) if response.status_code == 200 else {}
 
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
@@ -522,7 +541,7 @@ def machine_info(server_label: str, server_version: str, load: float, ledger: bo
     return [
         f"machine: {os.cpu_count()} logical cores ({affinity} usable) {model} · {platform.system()} {platform.release()} · Python {platform.python_version()} · load average before measuring {load:.2f}",
         f"PostgreSQL {server_version} at {server_label} · gateway: uvicorn 1 worker, {loop} loop, {http_impl} HTTP · bench client: httpx HTTP/1.1 keep-alive, one client per worker",
-        f"gateway settings: disclosure ledger {'on' if ledger else 'off'} (GOVSHARE_LEDGER), provider pools of {POOL_SIZE} connections; direct reads: asyncpg pools of {POOL_SIZE} per database",
+        f"gateway settings: disclosure ledger {'on' if ledger else 'off'} (GOVSHARE_LEDGER), store pools of {POOL_SIZE} connections; direct reads: asyncpg pools of {POOL_SIZE} per database",
         "bench client, gateway and PostgreSQL share the same cores. CPU% columns are measured during the gateway runs, in % of one core:"
         " gw = the uvicorn process, bench = this process (httpx), other = the rest of the machine (PostgreSQL, anything else running)",
     ]
@@ -576,6 +595,34 @@ def report(results: list[tuple[Scenario, int, Result, Result | None]], info: lis
         console.print(f"  {verdict}  target 2 {scenario.title}: best gateway throughput {best[0]:.0f} req/s at concurrency {best[1]} (≥ {TARGET_RPS:g} req/s)")
 
 
+def report_timings(stage_times: list[tuple[Scenario, int, dict[str, list[float]]]]) -> None:
+    from bench.timings import summarise
+
+    table = Table(
+        title="inside the gateway process (--timings): mean ms per call × calls per request, and share of the app's request time",
+        title_justify="left",
+    )
+    table.add_column("scenario")
+    table.add_column("conc", justify="right")
+    table.add_column("stage")
+    table.add_column("calls/req", justify="right")
+    table.add_column("mean ms", justify="right")
+    table.add_column("p50 ms", justify="right")
+    table.add_column("share", justify="right")
+    for scenario, concurrency, samples in stage_times:
+        for index, (label, calls, mean, p50, share) in enumerate(summarise(samples)):
+            table.add_row(
+                scenario.title if index == 0 else "", str(concurrency) if index == 0 else "", label,
+                f"{calls:.2f}", f"{mean:.2f}", f"{p50:.2f}", f"{share * 100:.0f}%",
+            )
+        table.add_section()
+    console.print(table)
+    console.print(
+        "shares of nested stages overlap (Schema.execute contains fetch_subjects, which contains the parallel AgencyStores.fetch);"
+        " the app's request time excludes uvicorn's HTTP parsing and the client (see the floor row)"
+    )
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -595,7 +642,7 @@ async def run(args: argparse.Namespace) -> None:
         console.print(f"seeded {data.count():,} rows ({len(data.persons):,} persons, {len(data.entities):,} legal entities) in {time.monotonic() - started:.1f}s")
 
         with console.status("starting the gateway (uvicorn, separate process)"):
-            gateway = GatewayProcess(settings, databases, workdir / "gateway.log", Path(args.profile).resolve() if args.profile else None)
+            gateway = GatewayProcess(settings, databases, workdir / "gateway.log", Path(args.profile).resolve() if args.profile else None, args.timings)
             await gateway.wait_ready()
             token = await obtain_token(gateway.base_url, CLIENT, DUTY)
         console.print(f"gateway pid {gateway.process.pid} at {gateway.base_url}; token for {CLIENT} / {DUTY}")
@@ -613,6 +660,8 @@ async def run(args: argparse.Namespace) -> None:
         scenarios = [s for s in build_scenarios(gateway.base_url, token, pools, data, seed=args.seed) if s.key in wanted]
         warmup = min(2.0, max(0.5, args.duration / 5))
         results: list[tuple[Scenario, int, Result, Result | None]] = []
+        stage_times: list[tuple[Scenario, int, dict[str, list[float]]]] = []
+        reset_timings = (lambda: gateway.timings()) if args.timings else None  # type: ignore[union-attr]
         plan = [(s, c) for s in scenarios for c in (concurrencies[:1] if s.key == "floor" else concurrencies)]
         columns = [TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -621,7 +670,9 @@ async def run(args: argparse.Namespace) -> None:
             for scenario, concurrency in plan:
                 duration = min(args.duration, 3.0) if scenario.key == "floor" else args.duration
                 progress.update(task, description=f"{scenario.title} c={concurrency} gateway")
-                gw = await drive(concurrency, scenario.gateway, warmup, duration, gateway.process.pid)
+                gw = await drive(concurrency, scenario.gateway, warmup, duration, gateway.process.pid, reset_timings)
+                if args.timings and scenario.key != "floor":
+                    stage_times.append((scenario, concurrency, await gateway.timings()))
                 direct = None
                 if scenario.direct is not None:
                     progress.update(task, description=f"{scenario.title} c={concurrency} direct")
@@ -634,6 +685,8 @@ async def run(args: argparse.Namespace) -> None:
                 results.append((scenario, concurrency, gw, direct))
                 progress.advance(task)
         report(results, machine_info(label, server_version, load_before, Settings.from_environ(os.environ).ledger))
+        if stage_times:
+            report_timings(stage_times)
         console.print(f"\ntotal run time {time.monotonic() - started:.0f}s (seeding included)")
     finally:
         await close_pools(pools)
@@ -667,6 +720,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--embedded", action="store_true", help="use the embedded server even when 127.0.0.1:5432 is reachable")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases afterwards")
+    parser.add_argument("--timings", action="store_true", help="also time stages inside the gateway (auth, execute, fetch, ledger) and print where a request's time goes")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile and write its stats to FILE (slows it down)")
     args = parser.parse_args(argv)
     if args.persons < 100 or args.entities < 1:

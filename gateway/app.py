@@ -49,11 +49,6 @@ def _error(code: Code, message: str, status: int, headers: dict[str, str] | None
     )
 
 
-def _formatted(error: GraphQLError) -> dict[str, Any]:
-    formatted = dict(error.formatted)
-    return formatted
-
-
 def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: tuple[str, ...] = ()) -> Starlette:
     """`runtime_factory` opens the runtime at start-up; it is closed at shutdown."""
     holder: dict[str, Any] = {}
@@ -77,7 +72,8 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
 
     async def graphql(request: Request) -> Response:
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        given = request.headers.get("x-request-id", "")
+        request_id = given if 0 < len(given) <= 128 and given.isprintable() else str(uuid.uuid4())
         if request.method == "GET" and "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
             return HTMLResponse(get_graphql_ide_html())
         rt = runtime()
@@ -126,7 +122,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         result = await holder["schema"].execute(query, variable_values=variables, context_value=state, operation_name=operation_name)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
-            body["errors"] = [_formatted(e) for e in result.errors]
+            body["errors"] = [dict(e.formatted) for e in result.errors]
         extensions: dict[str, Any] = {"requestId": request_id}
         sharing = state.sharing_extension()
         if sharing is not None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,9 +29,13 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseServ
     elif os.environ.get("GOVSHARE_TEST_EMBEDDED") != "1" and local_server_reachable():
         yield DatabaseServer("postgresql://postgres@127.0.0.1:5432/postgres")
     else:
-        server = start_embedded(Path(tmp_path_factory.mktemp("pgserver")))
+        # outside pytest's temporary tree, whose permissions pytest tightens: the embedded
+        # server runs as an unprivileged user that must keep reaching its data directory
+        root = Path(tempfile.mkdtemp(prefix="govshare-test-pg-"))
+        server = start_embedded(root)
         yield server
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

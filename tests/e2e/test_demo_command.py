@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,9 +38,11 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60) 
 
 
 @pytest.mark.e2e
-def test_demo_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path) -> None:
+def test_demo_serves_on_embedded_postgres_and_stops_cleanly() -> None:
     port = free_port()
-    data_dir = tmp_path / "data"
+    # not under pytest's temporary tree (see the pg_server fixture)
+    root = Path(tempfile.mkdtemp(prefix="govshare-demo-test-"))
+    data_dir = root / "data"
     env = {k: v for k, v in os.environ.items() if k != "GOVSHARE_DATABASE_URL"}
     command = [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--data-dir", str(data_dir)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -73,4 +77,5 @@ def test_demo_serves_on_embedded_postgres_and_stops_cleanly(tmp_path: Path) -> N
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0
-    assert "reusing" in stderr.decode() or "created database" not in stderr.decode()
+    assert "created database" not in stderr.decode()
+    shutil.rmtree(root, ignore_errors=True)

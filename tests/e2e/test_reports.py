@@ -36,7 +36,7 @@ async def test_usage_report_formats(agent: Any, pg_server: Any, demo_settings: A
     assert as_csv.exit_code == 0, as_csv.output
     rows = list(csv.DictReader(io.StringIO(as_csv.output)))
     housing = next(r for r in rows if (r["agency"], r["item"], r["duty"]) == ("gz-zfcxjsj", "P03", "zj.housing-security"))
-    assert int(housing["requests"]) >= 2 and int(housing["subjects"]) == 1 and housing["provider"] == "gz-mzj"
+    assert int(housing["requests"]) >= 2 and 1 <= int(housing["subjects"]) <= int(housing["requests"]) and housing["provider"] == "gz-mzj"
     insurance = next(r for r in rows if (r["agency"], r["item"], r["duty"]) == ("gz-rsj", "P03", "rs.insurance"))
     assert int(insurance["denials"]) >= 1
 
