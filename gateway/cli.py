@@ -339,6 +339,57 @@ def serve(config_file: Path, host: str, port: int) -> None:
 
 
 @main.group()
+def clients() -> None:
+    """OAuth2 clients of the agencies."""
+
+
+@clients.command("add")
+@click.argument("agency")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Production settings (the control database); default: the demo selection.")
+@data_dir_option
+@database_url_option
+@control_database_option
+@click.option("--client-id", default=None, help="Default: the agency code.")
+def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str, client_id: str | None) -> None:
+    """Register a client for AGENCY with every duty it holds; prints the secret once (only its hash is kept)."""
+    import asyncpg
+
+    from gateway.auth.secrets import new_secret
+    from gateway.catalog_files import catalog_files, load_bundle
+    from gateway.migrate import migrate
+    from gateway.provision import register_client
+
+    secret = new_secret()
+
+    async def run(dsn: str, duties: list[str]) -> bool:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+            return await register_client(conn, client_id or agency, agency, secret, duties)
+        finally:
+            await conn.close()
+
+    def register(dsn: str, settings: Settings) -> None:
+        registry = load_bundle(catalog_files(settings.catalog_dir)).catalog.agencies
+        if agency not in registry:
+            raise click.UsageError(f"{agency!r} is not a registered agency; known: {', '.join(sorted(registry))}")
+        if not asyncio.run(run(dsn, sorted(registry[agency].duties))):
+            raise click.ClickException(f"client {client_id or agency} already exists")
+
+    if config_file is not None:
+        settings = Settings.from_file(config_file, os.environ)
+        if not settings.database_url:
+            raise click.UsageError(f"{config_file}: database_url (the control database) is required")
+        register(settings.database_url, settings)
+    else:
+        with _selected(data_dir, database_url, control_database) as (control, _, settings):
+            register(control, settings)
+    click.echo(f"client_id: {client_id or agency}")
+    click.echo(f"client_secret: {secret}")
+    console.print("Store the secret now: the gateway keeps only its hash. Running gateways accept it at once.")
+
+
+@main.group()
 def catalog() -> None:
     """Work with the sharing catalog files."""
 

@@ -40,7 +40,10 @@ async def register_client(conn: asyncpg.Connection, client_id: str, agency: str,
         hash_secret(secret),
         duties,
     )
-    return status.endswith(" 1")
+    added = status.endswith(" 1")
+    if added:
+        await conn.execute("SELECT pg_notify('govshare_clients', $1)", client_id)
+    return added
 
 
 async def provision_demo(server: DatabaseServer, settings: Settings, progress: Progress = lambda _: None) -> DemoDatabases:

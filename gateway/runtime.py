@@ -156,8 +156,17 @@ class Runtime:
         def catalog_changed(connection: Any, pid: int, channel: str, payload: str) -> None:
             asyncio.get_running_loop().create_task(self._load_version(int(payload)))
 
+        def clients_changed(*_: Any) -> None:
+            asyncio.get_running_loop().create_task(self._reload_clients())
+
+        await self._listener.add_listener("govshare_clients", clients_changed)
         await self._listener.add_listener("govshare_consents", consents_changed)
         await self._listener.add_listener("govshare_catalog", catalog_changed)
+
+    async def _reload_clients(self) -> None:
+        fresh = await _clients(self.control)
+        self.clients.clear()
+        self.clients.update(fresh)
 
     async def close(self) -> None:
         if self.ledger is not None:

@@ -88,7 +88,8 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, issuer: TokenIssuer, clients: Mapping[str, RegisteredClient]) -> None:
         super().__init__()
         self.issuer = issuer
-        self.clients = dict(clients)
+        # the runtime's registry itself: clients registered later are accepted at once
+        self.clients = clients
         self.register_grant(_DutyGrant)
         self.register_token_generator("default", self._generate)
 
