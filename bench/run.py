@@ -221,8 +221,8 @@ def _check_body(response: httpx.Response) -> str | None:
     return None
 
 
-def build_scenarios(base_url: str, token: str, pools: dict[str, asyncpg.Pool], data: Dataset, seed: int) -> list[Scenario]:
-    headers = {"Authorization": f"Bearer {token}", "X-Duty": DUTY}
+def build_scenarios(base_url: str, headers: dict[str, str], pools: dict[str, asyncpg.Pool], data: Dataset, seed: int) -> list[Scenario]:
+    """`headers` is shared and read at each request: the caller renews the token in it."""
     persons = data.persons
     entities = data.entities
     agencies = list(SQL_ONE)
@@ -657,7 +657,8 @@ async def run(args: argparse.Namespace) -> None:
         if not problems:
             console.print("gateway answers match the databases (21 persons across 4 providers, 1 legal entity)")
 
-        scenarios = [s for s in build_scenarios(gateway.base_url, token, pools, data, seed=args.seed) if s.key in wanted]
+        headers = {"Authorization": f"Bearer {token}", "X-Duty": DUTY}
+        scenarios = [s for s in build_scenarios(gateway.base_url, headers, pools, data, seed=args.seed) if s.key in wanted]
         warmup = min(2.0, max(0.5, args.duration / 5))
         results: list[tuple[Scenario, int, Result, Result | None]] = []
         stage_times: list[tuple[Scenario, int, dict[str, list[float]]]] = []
@@ -670,6 +671,8 @@ async def run(args: argparse.Namespace) -> None:
             for scenario, concurrency in plan:
                 duration = min(args.duration, 3.0) if scenario.key == "floor" else args.duration
                 progress.update(task, description=f"{scenario.title} c={concurrency} gateway")
+                # a fresh token per run: long --duration values must not outlive its 15 minutes
+                headers["Authorization"] = f"Bearer {await obtain_token(gateway.base_url, CLIENT, DUTY)}"
                 gw = await drive(concurrency, scenario.gateway, warmup, duration, gateway.process.pid, reset_timings)
                 if args.timings and scenario.key != "floor":
                     stage_times.append((scenario, concurrency, await gateway.timings()))

@@ -24,7 +24,7 @@ from schema.errors import coded_error
 from schema.evidence import evidence_fields, sealed_containers
 from schema.identifiers import IDENTIFIER_SCALAR_MAP, OrganizationCode, ResidentIdNumber, UnifiedSocialCreditCode
 from schema.spec import EntitySpec, FieldSpec, SchemaSpec
-from schema.subjects import load_subjects, resolve_container, resolve_leaf
+from schema.subjects import load_subjects
 from schema.workflows import workflow_fields
 
 __all__ = ["build_schema", "describe_field"]
@@ -55,38 +55,27 @@ def describe_field(spec: FieldSpec, bundle: Any) -> str:
     ).lstrip(". ")
 
 
-def _object_type(name: str, description: str, fields: dict[str, Any]) -> type:
-    cls = type(name, (), dict(fields))
+def _object_type(name: str, description: str, fields: dict[str, Any], annotations: dict[str, Any] | None = None) -> type:
+    cls = type(name, (), {"__annotations__": dict(annotations or {}), **fields})
     return strawberry.type(cls, name=name, description=description)
 
 
-def _leaf(spec: FieldSpec, bundle: Any) -> Any:
-    return strawberry.field(
-        resolver=_with_root(resolve_leaf(spec.path)),
-        graphql_type=Optional[_PYTHON_TYPES[spec.type]],  # noqa: UP045 - a runtime type, not an annotation
-        description=describe_field(spec, bundle),
-        name=spec.name,
-    )
+def _record_type(name: str, description: str, fields: dict[str, tuple[Any, str]]) -> type:
+    """A type whose fields are read as attributes of a `Record`: no resolver per field."""
+    annotations = {field_name: annotation for field_name, (annotation, _) in fields.items()}
+    members = {field_name: strawberry.field(description=text, name=field_name) for field_name, (_, text) in fields.items()}
+    return _object_type(name, description, members, annotations)
 
 
-def _with_root(fn: Any) -> Any:
-    def resolver(root: Any) -> Any:
-        return fn(root)
-
-    resolver.__signature__ = inspect.Signature([inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD)])  # type: ignore[attr-defined]
-    return resolver
+def _leaf(spec: FieldSpec, bundle: Any) -> tuple[Any, str]:
+    return Optional[_PYTHON_TYPES[spec.type]], describe_field(spec, bundle)  # noqa: UP045 - a runtime type
 
 
-def _seal_field(container: str, item_code: str, bundle: Any) -> Any:
+def _seal_field(item_code: str, bundle: Any) -> tuple[Any, str]:
     item = bundle.catalog.items[item_code]
-    return strawberry.field(
-        resolver=_with_root(resolve_leaf(f"{container}.seal")),
-        graphql_type=Optional[str],  # noqa: UP045
-        description=(
-            f"Electronic seal of {item.provider} over this {item.name} record (R-23a): a compact JWS of the item, subject, "
-            "every field value, provider and signing time; verify it with verifySeal or the keys at /.well-known/jwks.json."
-        ),
-        name="seal",
+    return Optional[str], (  # noqa: UP045
+        f"Electronic seal of {item.provider} over this {item.name} record (R-23a): a compact JWS of the item, subject, "
+        "every field value, provider and signing time; verify it with verifySeal or the keys at /.well-known/jwks.json."
     )
 
 
@@ -94,33 +83,24 @@ def _entity_type(entity: EntitySpec, specs: list[FieldSpec], bundle: Any, sealed
     by_container: dict[str | None, list[FieldSpec]] = defaultdict(list)
     for spec in specs:
         by_container[spec.container].append(spec)
-    fields: dict[str, Any] = {
-        entity.key_field: strawberry.field(
-            resolver=_with_root(lambda root: root.key),
-            graphql_type=_PYTHON_TYPES[entity.key_scalar],
-            description=f"The identifier of this {entity.name} ({entity.key_scalar}, R-16c).",
-            name=entity.key_field,
-        )
+    fields: dict[str, tuple[Any, str]] = {
+        entity.key_field: (_PYTHON_TYPES[entity.key_scalar], f"The identifier of this {entity.name} ({entity.key_scalar}, R-16c).")
     }
     for spec in by_container.get(None, []):
         fields[spec.name] = _leaf(spec, bundle)
     for name, obj in entity.objects.items():
-        members = by_container.get(f"{entity.name}.{name}", [])
+        path = f"{entity.name}.{name}"
+        members = by_container.get(path, [])
         if not members:
             continue
         items = sorted({s.item for s in members})
-        members_fields = {s.name: _leaf(s, bundle) for s in members}
-        if f"{entity.name}.{name}" in sealed:
-            members_fields["seal"] = _seal_field(f"{entity.name}.{name}", sealed[f"{entity.name}.{name}"], bundle)
-        nested = _object_type(obj.type, f"{obj.description} (catalog item {', '.join(items)}).", members_fields)
-        graphql_type = Optional[list[nested]] if obj.list else Optional[nested]  # type: ignore[valid-type]  # noqa: UP045
-        fields[name] = strawberry.field(
-            resolver=_with_root(resolve_container(f"{entity.name}.{name}", obj.list)),
-            graphql_type=graphql_type,
-            description=f"{obj.description}: catalog item {', '.join(items)}.",
-            name=name,
-        )
-    return _object_type(entity.name, entity.description, fields)
+        member_fields = {s.name: _leaf(s, bundle) for s in members}
+        if path in sealed:
+            member_fields["seal"] = _seal_field(sealed[path], bundle)
+        nested = _record_type(obj.type, f"{obj.description} (catalog item {', '.join(items)}).", member_fields)
+        annotation = Optional[list[nested]] if obj.list else Optional[nested]  # type: ignore[valid-type]  # noqa: UP045
+        fields[name] = (annotation, f"{obj.description}: catalog item {', '.join(items)}.")
+    return _record_type(entity.name, entity.description, fields)
 
 
 SNAPSHOT_ARGUMENT = inspect.Parameter("snapshot", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=False)

@@ -18,23 +18,68 @@ from schema.errors import coded_error, denial_error
 from schema.selection import leaf_paths
 from schema.spec import EntitySpec
 
-__all__ = ["SubjectView", "load_subjects", "resolve_container", "resolve_leaf"]
+__all__ = ["Record", "Subject", "load_subjects"]
 
 
 @dataclass(frozen=True)
-class SubjectView:
-    """One record of an entity (or one object nested in it) as the request may see it."""
+class Subject:
+    """What one request may see of one record of an entity: its values, denials and outages."""
 
-    entity: str
+    entity: EntitySpec
     key: str
-    prefix: str
-    values: Mapping[str, Any]
     denied: Mapping[str, Decision]
     unavailable: Mapping[str, ProviderUnavailable]
     requested: tuple[str, ...]
 
-    def nested(self, prefix: str, values: Mapping[str, Any] | None = None) -> SubjectView:
-        return SubjectView(self.entity, self.key, prefix, values if values is not None else self.values, self.denied, self.unavailable, self.requested)
+
+class Record:
+    """A record (or an object nested in it) whose attributes are its published fields.
+
+    The schema's fields are plain attributes (strawberry's fast path, no resolver per field);
+    a denied or unavailable field raises its error when read, so it is null with a code.
+    """
+
+    __slots__ = ("_subject", "_prefix", "_values")
+
+    def __init__(self, subject: Subject, prefix: str, values: Mapping[str, Any]) -> None:
+        self._subject = subject
+        self._prefix = prefix
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            # protocol probes (graphql-core asks for __await__) are not fields
+            raise AttributeError(name)
+        subject = self._subject
+        if self._prefix == subject.entity.name:
+            if name == subject.entity.key_field:
+                return subject.key
+            spec = subject.entity.objects.get(name)
+            if spec is not None:
+                return self._container(f"{self._prefix}.{name}", spec.list)
+        path = f"{self._prefix}.{name}"
+        decision = subject.denied.get(path)
+        if decision is not None:
+            raise denial_error(decision)
+        failure = subject.unavailable.get(path)
+        if failure is not None:
+            raise unavailable_error(failure)
+        return self._values.get(path)
+
+    def _container(self, path: str, many: bool) -> Any:
+        subject = self._subject
+        under = [p for p in subject.requested if p.startswith(path + ".")]
+        blocked = [p for p in under if p in subject.denied or p in subject.unavailable]
+        if many:
+            if under and len(blocked) == len(under):
+                first = blocked[0]
+                if first in subject.denied:
+                    raise denial_error(subject.denied[first])
+                raise unavailable_error(subject.unavailable[first])
+            return [Record(subject, path, {**self._values, **element}) for element in self._values.get(path) or []]
+        if blocked or self._values.get(path):
+            return Record(subject, path, self._values)
+        return None
 
 
 def unavailable_error(exc: ProviderUnavailable) -> GraphQLError:
@@ -43,38 +88,6 @@ def unavailable_error(exc: ProviderUnavailable) -> GraphQLError:
         f"provider {exc.agency} did not answer: {exc.reason}; its fields are null, the rest of the answer is served",
         provider=exc.agency,
     )
-
-
-def resolve_leaf(path: str) -> Any:
-    def resolve(root: SubjectView) -> Any:
-        decision = root.denied.get(path)
-        if decision is not None:
-            raise denial_error(decision)
-        failure = root.unavailable.get(path)
-        if failure is not None:
-            raise unavailable_error(failure)
-        return root.values.get(path)
-
-    return resolve
-
-
-def resolve_container(path: str, many: bool) -> Any:
-    def resolve(root: SubjectView) -> Any:
-        under = [p for p in root.requested if p.startswith(path + ".")]
-        blocked = [p for p in under if p in root.denied or p in root.unavailable]
-        if many:
-            if under and len(blocked) == len(under):
-                first = blocked[0]
-                if first in root.denied:
-                    raise denial_error(root.denied[first])
-                raise unavailable_error(root.unavailable[first])
-            elements = root.values.get(path) or []
-            return [root.nested(path, {**root.values, **element}) for element in elements]
-        if blocked or root.values.get(path):
-            return root.nested(path)
-        return None
-
-    return resolve
 
 
 def _division_source(state: RequestState, entity: EntitySpec) -> DivisionSource:
@@ -113,7 +126,7 @@ def _seal_records(state: RequestState, sealed: Mapping[str, str], containers: se
 
 async def load_subjects(
     info: GraphQLResolveInfo, entity: EntitySpec, keys: Sequence[str], sealed: Mapping[str, str] | None = None
-) -> list[SubjectView | GraphQLError | None]:
+) -> list[Record | GraphQLError | None]:
     state: RequestState = info.context
     sealed = sealed or {}
     catalog = state.services.bundle.catalog
@@ -159,7 +172,7 @@ async def load_subjects(
     state.unavailable.update({p: e.agency for p, e in unavailable.items()})
     sealing = {c for c in sealing if catalog.items[sealed[c]].provider not in fetched.unavailable}
     served_any = False
-    views: list[SubjectView | GraphQLError | None] = []
+    views: list[Record | GraphQLError | None] = []
     for key in keys:
         if key in fetched.out_of_division:
             views.append(
@@ -179,7 +192,7 @@ async def load_subjects(
         served_any = served_any or record.found
         if sealing and record.found:
             _seal_records(state, sealed, sealing, key, record.values, requested)
-        views.append(SubjectView(entity.name, key, entity.name, record.values, denied, unavailable, tuple(requested)))
+        views.append(Record(Subject(entity, key, denied, unavailable, tuple(requested)), entity.name, record.values))
     if served_any:
         for path in data_paths:
             if path in provider_of and path not in unavailable:
