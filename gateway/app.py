@@ -271,6 +271,8 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
 
 
 def _log(request_id: str, agency: str, client: str, duty: str | None, fields: list[str], outcome: str, started: float, codes: list[str] | None = None, subjects: int = 0) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
     log.info(
         json.dumps(
             {

@@ -29,7 +29,7 @@ from gateway.ledger import queries as ledger_queries
 from gateway.ledger import JsonLinesSink, LedgerWriter, entry_point_sinks, jws_signer
 from resolvers.control import ConsentStore
 from resolvers.evidence import SnapshotStore
-from resolvers.stores import AgencyStores
+from resolvers.stores import AgencyStores, keep_session
 
 __all__ = ["Runtime", "store_database_name"]
 
@@ -102,7 +102,7 @@ class Runtime:
 
     @classmethod
     async def start(cls, settings: Settings, control_dsn: str, store_dsns: Mapping[str, str]) -> Runtime:
-        control = await asyncpg.create_pool(control_dsn, min_size=1, max_size=settings.store_pool_size)
+        control = await asyncpg.create_pool(control_dsn, min_size=1, max_size=settings.store_pool_size, reset=keep_session)
         try:
             async with control.acquire() as conn:
                 applied = await migrate(conn)

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["AgencyStores", "ProviderUnavailable", "READ_ONLY_SETTINGS"]
+__all__ = ["AgencyStores", "ProviderUnavailable", "READ_ONLY_SETTINGS", "keep_session", "newest_update"]
 
 READ_ONLY_SETTINGS = {
     "default_transaction_read_only": "on",
@@ -26,6 +26,13 @@ class ProviderUnavailable(Exception):
 
 
 StatementObserver = Callable[[str, str, tuple[Any, ...]], None]
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset that sends nothing: these sessions never change their own state.
+
+    asyncpg's default reset (RESET ALL, UNLISTEN, ...) costs a round trip on every release.
+    """
 
 
 class AgencyStores:
@@ -56,6 +63,7 @@ class AgencyStores:
                     server_settings=READ_ONLY_SETTINGS,
                     command_timeout=self.timeout,
                     timeout=self.timeout,
+                    reset=keep_session,
                 )
             return self._pools[agency]
 

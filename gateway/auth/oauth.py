@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.util import scope_to_list
@@ -126,5 +126,14 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
             )
         body = (await request.body()).decode("utf-8", errors="replace")
         form = dict(parse_qsl(body, keep_blank_values=True))
-        oauth_request = _Request(request.method, str(request.url), request.headers, form)
+        try:
+            oauth_request = _Request(request.method, str(request.url), request.headers, form)
+        except InsecureTransportError:
+            return JSONResponse(
+                {
+                    "error": "invalid_request",
+                    "error_description": "the token endpoint answers only over HTTPS (or on loopback); behind a TLS proxy, forward X-Forwarded-Proto",
+                },
+                status_code=400,
+            )
         return self.create_token_response(oauth_request)  # type: ignore[no-any-return]

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,10 +68,13 @@ class TokenVerifier:
     identity provider adds that issuer with its JWKS.
     """
 
-    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: int = 30) -> None:
+    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: int = 30, cache_size: int = 10_000) -> None:
         self.audience = audience
         self.leeway = leeway
         self.trusted: dict[str, KeySet] = {issuer: keys}
+        # a token verified once is good until it expires; its signature is not checked again
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._cache_size = cache_size
 
     def trust(self, issuer: str, jwks: Mapping[str, Any]) -> None:
         try:
@@ -88,6 +92,19 @@ class TokenVerifier:
         )
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if time.time() < expires:
+                return principal
+            del self._verified[token]
+        principal, expires = self._verify(token)
+        self._verified[token] = (principal, expires)
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         header, claims = _unverified(token)
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
@@ -113,7 +130,8 @@ class TokenVerifier:
             duties = claims["scope"].split()
         if not isinstance(agency, str) or not isinstance(duties, list):
             raise AuthError("token lacks the agency and duties claims")
-        return Principal(agency=agency, client_id=str(claims["sub"]), duties=frozenset(str(d) for d in duties), token_id=claims.get("jti"))
+        principal = Principal(agency=agency, client_id=str(claims["sub"]), duties=frozenset(str(d) for d in duties), token_id=claims.get("jti"))
+        return principal, float(claims["exp"]) + self.leeway
 
 
 def load_jwks(source: str) -> dict[str, Any]:

@@ -69,8 +69,9 @@ class _Waiter:
 class LedgerWriter:
     """Appends disclosure events to `disclosure_events` in group commits and feeds the sinks.
 
-    A batch is written when `max_batch` events wait or the oldest has waited `max_delay`
-    seconds; each write (connection, lock, insert, commit) is bounded by `write_timeout`, and
+    Events are committed at once when no write is in flight; those that arrive during a
+    write go together in the next one (group commit without waiting when idle). A positive
+    `max_delay` holds a batch open that long for more events; each write (connection, lock, insert, commit) is bounded by `write_timeout`, and
     beyond `max_pending` waiting events `append` refuses at once.
     With `checkpoint_signer`, a signed checkpoint of the head is written every
     `checkpoint_every` events and every `checkpoint_interval` seconds when the head moved.
@@ -81,7 +82,7 @@ class LedgerWriter:
         pool: asyncpg.Pool,
         *,
         hmac_key: bytes,
-        max_delay: float = 0.002,
+        max_delay: float = 0.0,
         max_batch: int = 500,
         sinks: Sequence[AuditSink] = (),
         sink_queue_size: int = 10_000,

@@ -104,3 +104,27 @@ async def test_cors_for_dashboards(demo_settings: Any, demo_databases: Any) -> N
             assert "x-duty" in allowed.headers["access-control-allow-headers"].lower()
             refused = await http.options("/graphql", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
             assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_token_endpoint_needs_https_off_loopback(runtime_app: Any) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime_app), base_url="http://gateway.internal") as http:
+        response = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-mzj", "demo-gz-mzj"))
+    assert response.status_code == 400
+    assert "HTTPS" in response.json()["error_description"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime_app), base_url="https://gateway.internal") as http:
+        secure = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-mzj", "demo-gz-mzj"))
+    assert secure.status_code == 200
+
+
+def test_verified_tokens_are_cached_until_they_expire(runtime: Any) -> None:
+    token, _ = runtime.issuer.issue(client_id="gz-mzj", agency="gz-mzj", duties=["mz.marriage"])
+    first = runtime.verifier.verify(token)
+    assert runtime.verifier.verify(token) is first
+    expired, _ = runtime.issuer.issue(client_id="gz-mzj", agency="gz-mzj", duties=["mz.marriage"], now=1_700_000_000)
+    import pytest
+
+    from gateway.auth.tokens import AuthError
+
+    for _ in range(2):
+        with pytest.raises(AuthError, match="expired"):
+            runtime.verifier.verify(expired)
