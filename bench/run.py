@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -44,6 +45,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.http1 import Http1  # noqa: E402
 from bench.synth import COLUMNS, Dataset, generate  # noqa: E402
 from gateway.database import DatabaseServer, local_server_reachable, select_server  # noqa: E402
 from gateway.provision import provision_demo  # noqa: E402
@@ -213,11 +215,11 @@ class Scenario:
     agencies: tuple[str, ...] = ()  # databases the direct reads need a pool for
 
 
-def _check_body(response: httpx.Response) -> str | None:
-    if response.status_code != 200:
-        return f"HTTP {response.status_code}: {response.text[:300]}"
-    if b'"errors"' in response.content:
-        return f"GraphQL errors: {response.text[:300]}"
+def _check_body(status: int, content: bytes) -> str | None:
+    if status != 200:
+        return f"HTTP {status}: {content[:300].decode(errors='replace')}"
+    if b'"errors"' in content:
+        return f"GraphQL errors: {content[:300].decode(errors='replace')}"
     return None
 
 
@@ -231,13 +233,14 @@ def build_scenarios(base_url: str, headers: dict[str, str], pools: dict[str, asy
         @contextlib.asynccontextmanager
         async def factory(index: int) -> AsyncIterator[Op]:
             rng = random.Random(seed * 1000 + index)
-            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-            async with httpx.AsyncClient(base_url=base_url, http1=True, http2=False, limits=limits, timeout=30.0) as http:
+            url = urlsplit(base_url)
+            # one keep-alive connection per worker, as a dashboard or an agency system holds one
+            async with Http1(url.hostname or "127.0.0.1", url.port or 80) as http:
 
                 async def op() -> str | None:
                     if method == "GET":
-                        return _check_body(await http.get(path))
-                    return _check_body(await http.post(path, json=make_payload(rng), headers=headers))
+                        return _check_body(*await http.request("GET", path, {}))
+                    return _check_body(*await http.request("POST", path, headers, make_payload(rng)))
 
                 yield op
 
@@ -442,11 +445,13 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    def __init__(self, settings: Settings, databases: Any, log_path: Path, profile: Path | None, timings: bool = False) -> None:
+    def __init__(self, settings: Settings, databases: Any, log_path: Path, profile: Path | None, timings: bool = False, ledger: bool | None = None) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = dict(os.environ)
+        if ledger is not None:
+            env["GOVSHARE_LEDGER"] = "true" if ledger else "false"
         env.pop("GOVSHARE_BENCH_TIMINGS", None)
         if timings:
             env["GOVSHARE_BENCH_TIMINGS"] = "1"
@@ -690,6 +695,8 @@ async def run(args: argparse.Namespace) -> None:
         report(results, machine_info(label, server_version, load_before, Settings.from_environ(os.environ).ledger))
         if stage_times:
             report_timings(stage_times)
+        if args.ledger_compare and Settings.from_environ(os.environ).ledger:
+            await compare_ledger(args, settings, databases, data, workdir, results, seed=args.seed)
         console.print(f"\ntotal run time {time.monotonic() - started:.0f}s (seeding included)")
     finally:
         await close_pools(pools)
@@ -712,6 +719,30 @@ async def run(args: argparse.Namespace) -> None:
         server.stop()
 
 
+async def compare_ledger(args: argparse.Namespace, settings: Settings, databases: Any, data: Dataset, workdir: Path, results: list[Any], seed: int) -> None:
+    """Throughput with the disclosure ledger on (the runs above) against a gateway without it."""
+    rows = []
+    for scenario, concurrency, with_ledger, _ in results:
+        if scenario.key == "floor" or concurrency == 1:
+            continue
+        off = GatewayProcess(settings, databases, workdir / "gateway-no-ledger.log", None, ledger=False)
+        try:
+            await off.wait_ready()
+            headers = {"Authorization": f"Bearer {await obtain_token(off.base_url, CLIENT, DUTY)}", "X-Duty": DUTY}
+            twin = next(s for s in build_scenarios(off.base_url, headers, {}, data, seed) if s.key == scenario.key)
+            without = await drive(concurrency, twin.gateway, min(2.0, max(0.5, args.duration / 5)), args.duration, off.process.pid)
+        finally:
+            off.stop()
+        rows.append((scenario.title, concurrency, with_ledger.rps, without.rps))
+    table = Table(title="disclosure ledger: throughput on against off (issue 4 target: on >= 0.9x off)")
+    for column in ("scenario", "conc", "ledger on req/s", "ledger off req/s", "on / off"):
+        table.add_column(column, justify="right" if column != "scenario" else "left")
+    for title, concurrency, on, off_rate in rows:
+        ratio = on / off_rate if off_rate else float("nan")
+        table.add_row(title, str(concurrency), f"{on:.0f}", f"{off_rate:.0f}", f"{ratio:.2f}x {'PASS' if ratio >= 0.9 else 'MISS'}")
+    console.print(table)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="govshare performance baseline: gateway vs direct asyncpg")
     parser.add_argument("--database-url", default=os.environ.get("GOVSHARE_DATABASE_URL"), help="PostgreSQL server URL (default: GOVSHARE_DATABASE_URL, else 127.0.0.1:5432 if reachable, else embedded)")
@@ -725,11 +756,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench databases afterwards")
     parser.add_argument("--timings", action="store_true", help="also time stages inside the gateway (auth, execute, fetch, ledger) and print where a request's time goes")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile and write its stats to FILE (slows it down)")
+    parser.add_argument("--no-ledger-compare", dest="ledger_compare", action="store_false", help="skip the second gateway without the disclosure ledger")
     args = parser.parse_args(argv)
     if args.persons < 100 or args.entities < 1:
         parser.error("--persons must be at least 100 and --entities at least 1")
     try:
-        asyncio.run(run(args))
+        # the gateway runs on uvloop (uvicorn[standard]); the load generator does too
+        import uvloop
+
+        uvloop.run(run(args))
     except KeyboardInterrupt:
         console.print("interrupted")
 

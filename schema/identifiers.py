@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Mapping
 from typing import Any, NewType
 
@@ -76,8 +77,14 @@ def _organization_check_char(body: str) -> str:
 
 
 def parse_resident_id_number(value: str) -> str:
-    kind = "ResidentIdNumber"
-    raw = _require_plain_string(kind, value)
+    return _resident_id_number(_require_plain_string("ResidentIdNumber", value))
+
+
+# valid numbers recur (the same people are asked for again and again); invalid ones raise
+# and are never cached
+@functools.lru_cache(maxsize=200_000)
+def _resident_id_number(raw: str) -> str:
+    kind, value = "ResidentIdNumber", raw
     if len(raw) != 18:
         raise InvalidIdentifier(kind, value, f"must be 18 characters, got {len(raw)}")
     if bad := _first_bad_char(raw[:17], _DIGITS):

@@ -29,8 +29,9 @@ __all__ = ["LEDGER_LOCK", "LedgerUnavailable", "LedgerWriter", "WriterStats"]
 LEDGER_LOCK = 724102
 """Advisory lock key that serialises appends to the chain (724101 is the migration lock)."""
 
-_LOCK_SQL = (
-    "SELECT pg_advisory_xact_lock($1), CASE WHEN current_setting('synchronous_commit') = 'off'"
+# one round trip (simple query protocol): the transaction, the chain lock, durable commits
+_BEGIN_SQL = (
+    f"BEGIN; SELECT pg_advisory_xact_lock({LEDGER_LOCK}); SELECT CASE WHEN current_setting('synchronous_commit') = 'off'"
     " THEN set_config('synchronous_commit', 'on', true) END"
 )
 _HEAD_SQL = "SELECT seq, hash FROM disclosure_events ORDER BY seq DESC LIMIT 1"
@@ -261,19 +262,27 @@ class LedgerWriter:
             self._checkpoint_due.set()
 
     async def _commit(self, encoded: list[EncodedEvent]) -> list[LedgerRecord]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_LOCK_SQL, LEDGER_LOCK)
-            head = await conn.fetchrow(_HEAD_SQL)
-            seq, prev = (head["seq"], head["hash"]) if head is not None else (0, GENESIS_HASH)
-            records, rows = [], []
-            for item in encoded:
-                seq += 1
-                digest = link(prev, item.canonical(seq))
-                record = LedgerRecord(seq, prev, digest, item.event)
-                records.append(record)
-                rows.append(record_row(record, item.items_json))
-                prev = digest
-            await conn.copy_records_to_table("disclosure_events", records=rows, columns=COLUMNS)
+        # the loop that runs the writer also serves requests: every round trip saved counts
+        async with self._pool.acquire() as conn:
+            await conn.execute(_BEGIN_SQL)
+            try:
+                head = await conn.fetchrow(_HEAD_SQL)
+                seq, prev = (head["seq"], head["hash"]) if head is not None else (0, GENESIS_HASH)
+                records, rows = [], []
+                for item in encoded:
+                    seq += 1
+                    digest = link(prev, item.canonical(seq))
+                    record = LedgerRecord(seq, prev, digest, item.event)
+                    records.append(record)
+                    rows.append(record_row(record, item.items_json))
+                    prev = digest
+                await conn.copy_records_to_table("disclosure_events", records=rows, columns=COLUMNS)
+                await conn.execute("COMMIT")
+            except BaseException:
+                if not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                raise
         return records
 
     async def _checkpoint_loop(self) -> None:
