@@ -390,6 +390,37 @@ def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_
 
 
 @main.group()
+def keys() -> None:
+    """Signing keys of the gateway and the providers' seals."""
+
+
+@keys.command("rotate-seal")
+@click.argument("agency")
+@state_selection
+def keys_rotate_seal(agency: str, data_dir: Path, database_url: str | None, control_database: str) -> None:
+    """Give AGENCY a new seal key; older keys stay published, so older seals keep verifying."""
+    import asyncpg
+
+    from gateway.evidence import rotate_seal_key, stored_seal_keyring
+
+    async def run(dsn: str) -> str:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        try:
+            keyring = await stored_seal_keyring(pool)
+            try:
+                keyring.active_key(agency)
+            except KeyError:
+                raise click.UsageError(f"{agency} has no seal key: only providers of licenses and documents seal") from None
+            return await rotate_seal_key(pool, keyring, agency)
+        finally:
+            await pool.close()
+
+    with _selected(data_dir, database_url, control_database) as (control, _, _settings):
+        kid = asyncio.run(run(control))
+    click.echo(f"new seal key {kid}; running gateways sign with it from now on")
+
+
+@main.group()
 def catalog() -> None:
     """Work with the sharing catalog files."""
 

@@ -8,7 +8,7 @@ import json
 import asyncpg
 from joserfc.jwk import ECKey
 
-from gateway.catalog_files import catalog_files, load_bundle
+from gateway.catalog_files import CatalogBundle, catalog_files, load_bundle
 from gateway.catalog_versions import published_bundle
 from gateway.ledger import jws_verifier, verify_ledger
 from gateway.monitor import Finding, hidden_information, late_updates, unreachable_providers
@@ -16,7 +16,7 @@ from gateway.settings import Settings
 from resolvers.stores import AgencyStores, ProviderUnavailable
 from resolvers.workflows import overdue_steps, overdue_supplies
 
-__all__ = ["ledger_findings", "run_monitor", "signing_public_keys"]
+__all__ = ["findings", "ledger_findings", "run_monitor", "signing_public_keys"]
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
@@ -71,30 +71,35 @@ async def ledger_findings(conn: asyncpg.Connection, now: dt.datetime, *, window_
     return findings
 
 
+async def findings(bundle: CatalogBundle, stores: AgencyStores, pool: asyncpg.Pool, now: dt.datetime) -> list[Finding]:
+    """Every check: catalog and stores (R-17, R-34(5), R-34(6)), providers (R-32), the ledger
+    (R-34(1), R-34(3), R-34(4)) and the workflows' deadlines (R-19b, R-22)."""
+    found: list[Finding] = []
+    for agency, mapping in sorted(bundle.mappings.items()):
+        try:
+            found.extend(hidden_information(mapping, await stores.columns(agency)))
+        except ProviderUnavailable:
+            continue
+    found.extend(await late_updates(bundle, stores, now))
+    found.extend(await unreachable_providers(bundle.mappings, stores))
+    async with pool.acquire() as conn:
+        found.extend(await ledger_findings(conn, now))
+        report = await verify_ledger(conn, jws_verifier(await signing_public_keys(conn)))
+    if not report.ok:
+        found.append(Finding("LEDGER_TAMPERED", "violation", "gz-zsj", "R-34(1)", f"disclosure event {report.broken_seq}", report.describe()))
+    found.extend(await _overdue_workflows(pool, now.date()))
+    return found
+
+
 async def run_monitor(settings: Settings, control_dsn: str, store_dsns: dict[str, str]) -> list[Finding]:
-    now = dt.datetime.now(CHINA)
     pool = await asyncpg.create_pool(control_dsn, min_size=1, max_size=2)
-    conn = await pool.acquire()
     stores = AgencyStores(store_dsns, timeout=settings.provider_timeout)
     try:
-        bundle = await published_bundle(conn, load_bundle(catalog_files(settings.catalog_dir)))
-        findings: list[Finding] = []
-        for agency, mapping in sorted(bundle.mappings.items()):
-            try:
-                findings.extend(hidden_information(mapping, await stores.columns(agency)))
-            except ProviderUnavailable:
-                continue
-        findings.extend(await late_updates(bundle, stores, now))
-        findings.extend(await unreachable_providers(bundle.mappings, stores))
-        findings.extend(await ledger_findings(conn, now))
-        report = await verify_ledger(conn, jws_verifier(await signing_public_keys(conn)))
-        if not report.ok:
-            findings.append(Finding("LEDGER_TAMPERED", "violation", "gz-zsj", "R-34(1)", f"disclosure event {report.broken_seq}", report.describe()))
-        findings.extend(await _overdue_workflows(pool, now.date()))
-        return findings
+        async with pool.acquire() as conn:
+            bundle = await published_bundle(conn, load_bundle(catalog_files(settings.catalog_dir)))
+        return await findings(bundle, stores, pool, dt.datetime.now(CHINA))
     finally:
         await stores.close()
-        await pool.release(conn)
         await pool.close()
 
 

@@ -15,7 +15,7 @@ from joserfc.jwk import ECKey
 from gateway.seals import SealKeyring, canonical_record, seal, verify_seal
 from resolvers.evidence import SnapshotRecord
 
-__all__ = ["Evidence", "load_seal_keyring"]
+__all__ = ["Evidence", "load_seal_keyring", "rotate_seal_key", "stored_seal_keyring"]
 
 SNAPSHOT_TYPE = "govshare-snapshot+jws"
 
@@ -35,10 +35,17 @@ async def load_seal_keyring(pool: asyncpg.Pool, providers: Iterable[str]) -> Sea
 
 
 async def rotate_seal_key(pool: asyncpg.Pool, keyring: SealKeyring, agency: str) -> str:
+    """A new active key for `agency`; older keys stay, so seals they made keep verifying."""
     kid = keyring.rotate(agency)
     async with pool.acquire() as conn:
         await _store(conn, keyring)
+        await conn.execute("SELECT pg_notify('govshare_seal_keys', $1)", kid)
     return kid
+
+
+async def stored_seal_keyring(pool: asyncpg.Pool) -> SealKeyring:
+    stored = await pool.fetchval("SELECT document FROM seal_keyrings WHERE name = 'providers'")
+    return SealKeyring.from_private(json.loads(stored)) if stored else SealKeyring()
 
 
 async def _store(conn: asyncpg.Connection, keyring: SealKeyring) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ from gateway.catalog_versions import current_bundle
 from gateway.migrate import migrate
 from gateway.settings import Settings
 from gateway.audit import ledger_key
-from gateway.evidence import Evidence, load_seal_keyring
+from gateway.evidence import Evidence, load_seal_keyring, stored_seal_keyring
 from gateway.ledger import queries as ledger_queries
 from gateway.ledger import JsonLinesSink, LedgerWriter, entry_point_sinks, jws_signer
 from resolvers.control import ConsentStore
@@ -79,6 +80,11 @@ class Runtime:
 
     async def catalog_versions(self) -> Any:
         return await catalog_versions.versions(self.control)
+
+    async def compliance(self) -> Any:
+        from gateway.compliance import CHINA, findings
+
+        return await findings(self.bundle, self.stores, self.control, dt.datetime.now(CHINA))
 
     async def audit_events(self, **filters: Any) -> Any:
         return await ledger_queries.events(self.control, **filters)
@@ -159,9 +165,16 @@ class Runtime:
         def clients_changed(*_: Any) -> None:
             asyncio.get_running_loop().create_task(self._reload_clients())
 
+        def seal_keys_changed(*_: Any) -> None:
+            asyncio.get_running_loop().create_task(self._reload_seal_keys())
+
+        await self._listener.add_listener("govshare_seal_keys", seal_keys_changed)
         await self._listener.add_listener("govshare_clients", clients_changed)
         await self._listener.add_listener("govshare_consents", consents_changed)
         await self._listener.add_listener("govshare_catalog", catalog_changed)
+
+    async def _reload_seal_keys(self) -> None:
+        self.evidence.seals = await stored_seal_keyring(self.control)
 
     async def _reload_clients(self) -> None:
         fresh = await _clients(self.control)

@@ -54,6 +54,16 @@ class DisclosureRecord:
     items: list[str]
 
 
+@strawberry.type(description="A compliance finding (R-17, R-19b, R-22, R-32, R-34): who, which article, what, and the evidence.")
+class ComplianceFinding:
+    kind: str
+    severity: str = strawberry.field(description="violation or warning")
+    agency: str
+    article: str
+    object: str = strawberry.field(description="the item, table, column, event or case concerned")
+    evidence: str
+
+
 def _event(record: Any) -> AuditEvent:
     e = record.event
     return AuditEvent(
@@ -139,7 +149,14 @@ def audit_fields() -> dict[str, Any]:
             for d in found
         ]
 
+    async def compliance(info: Info) -> list[ComplianceFinding]:
+        caller = info.context.principal.agency
+        if caller not in info.context.services.bundle.operators:
+            raise coded_error(Code.FORBIDDEN, "the compliance report is the platform operator's (R-31, R-34)")
+        return [ComplianceFinding(**f.as_dict()) for f in await info.context.services.compliance()]
+
     return {
+        "compliance": strawberry.field(resolver=compliance, description="The operator's compliance report: every finding of the monitor, as `govshare monitor` prints it."),
         "auditEvents": strawberry.field(
             resolver=audit_events,
             name="auditEvents",

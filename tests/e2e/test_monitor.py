@@ -127,3 +127,13 @@ async def test_ledger_findings_on_crafted_history(pg_server: Any, run_prefix: st
     refusal = [f for f in findings if f.kind == "PROVIDER_UNAVAILABLE"]
     assert [(f.agency, f.article) for f in refusal] == [("gz-rsj", "R-32")]
     assert "3 request(s)" in refusal[0].evidence
+
+
+async def test_compliance_query_for_the_operator(agent: Any) -> None:
+    body = (await agent("gz-zsj").query("{ compliance { kind severity agency article object evidence } }")).json()
+    assert "errors" not in body, body
+    kinds = {(f["kind"], f["agency"], f["object"]) for f in body["data"]["compliance"]}
+    assert ("HIDDEN_CATALOG_INFORMATION", "gz-rsj", "table unemployment_benefit") in kinds
+    assert ("LATE_UPDATE", "gz-swj", "item E04 (tax_credit_rating)") in kinds
+    refused = (await agent("gz-mzj").query("{ compliance { kind } }")).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import datetime as dt
 import io
@@ -72,15 +73,21 @@ async def test_offline_seal_verification(agent: Any, client: Any, tmp_path: Path
     assert bad.exit_code == 1 and "INVALID: bad signature" in bad.output
 
 
-async def test_seal_key_rotation_keeps_old_seals_valid(agent: Any, runtime: Any) -> None:
-    from gateway.evidence import rotate_seal_key
-
+async def test_seal_key_rotation_keeps_old_seals_valid(agent: Any, runtime: Any, pg_server: Any, demo_settings: Any) -> None:
     query = '{ legalEntity(uscc: "91440103MA5D3N7W37") { businessLicense { seal } } }'
     old = (await agent("gz-gab").query(query, duty="gab.household")).json()["data"]["legalEntity"]["businessLicense"]["seal"]
-    kid = await rotate_seal_key(runtime.control, runtime.evidence.seals, "gz-scjgj")
+    rotated = await invoke("keys", "rotate-seal", "gz-scjgj", *selection(pg_server, demo_settings))
+    assert rotated.exit_code == 0, rotated.output
+    kid = rotated.output.split()[3].rstrip(";")
+    for _ in range(50):  # the running gateway hears of the new key
+        if runtime.evidence.seals.active_key("gz-scjgj").kid == kid:
+            break
+        await asyncio.sleep(0.05)
     new = (await agent("gz-gab").query(query, duty="gab.household")).json()["data"]["legalEntity"]["businessLicense"]["seal"]
     verify = "query($s: String!) { verifySeal(seal: $s) { valid reason } }"
     for seal in (old, new):
         assert (await agent("gz-gab").query(verify, {"s": seal})).json()["data"]["verifySeal"] == {"valid": True, "reason": None}
-    header = json.loads(__import__("base64").urlsafe_b64decode(new.split(".")[0] + "=="))
+    header = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))
     assert header["kid"] == kid
+    refused = await invoke("keys", "rotate-seal", "gz-rsj", *selection(pg_server, demo_settings))
+    assert refused.exit_code == 2 and "no seal key" in refused.output
