@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from authz.codes import Code
@@ -32,6 +32,12 @@ class Decision:
     article: str | None = None
     origin: str | None = None
     onward: Onward | None = None
+
+    def for_field(self, field: str) -> Decision:
+        # a copy with another field; the frozen __init__ would cost several times more per field
+        clone = object.__new__(Decision)
+        clone.__dict__.update(self.__dict__, field=field)
+        return clone
 
     @property
     def extensions(self) -> dict[str, object]:
@@ -127,7 +133,7 @@ def _obtainable(catalog: Catalog, who: Recipient, binding: FieldBinding, today: 
                 return _deny(
                     path,
                     Code.REDISTRIBUTION_BLOCKED,
-                    f"field {path} of item {item.code} is {item.provider}'s shared copy of item {origin.code} ({origin.name}) "
+                    f"item {item.code} ({item.name}) is {item.provider}'s shared copy of item {origin.code} ({origin.name}) "
                     f"provided by {origin.provider}; {origin.provider} has not consented to its onward provision to {who.agency}",
                     "R-25",
                     item,
@@ -148,47 +154,50 @@ def _onward(catalog: Catalog, item_code: str, holder: str, today: date) -> Onwar
 
 
 def decide_fields(catalog: Catalog, ctx: RequestContext, fields: Iterable[str]) -> dict[str, Decision]:
-    """A decision for every requested leaf field; deny by default."""
+    """A decision for every requested leaf field; deny by default.
+
+    Fields of the same item (and provenance) share one evaluation of the rules.
+    """
     decisions: dict[str, Decision] = {}
     refused = decide_duty(catalog, ctx)
     requester = Recipient(ctx.agency, ctx.duty or "")
+    by_source: dict[tuple[str, str | None], Decision] = {}
     for path in fields:
         if path in decisions:
             continue
         if refused is not None:
-            decisions[path] = Decision(
-                field=path, allowed=False, code=refused.code, message=refused.message, article=refused.article
-            )
+            decisions[path] = Decision(field=path, allowed=False, code=refused.code, message=refused.message, article=refused.article)
             continue
         binding = catalog.bindings.get(path)
         if binding is None:
             decisions[path] = _deny(path, Code.NOT_IN_SCOPE, f"field {path} is not in the published catalog", "R-8")
             continue
-        decision = _obtainable(catalog, requester, binding, ctx.today)
-        if decision.allowed:
-            for recipient in ctx.on_behalf_of:
-                onward = _obtainable(catalog, recipient, binding, ctx.today)
-                if not onward.allowed:
-                    decision = _deny(
-                        path,
-                        Code.REDISTRIBUTION_BLOCKED,
-                        f"{ctx.agency} asks on behalf of {recipient}, which could not obtain this field itself: {onward.message}",
-                        "R-25",
-                        catalog.items.get(binding.item),
-                        origin=onward.origin or binding.origin,
-                    )
-                    break
-        if decision.allowed and decision.item:
-            decision = Decision(
-                field=decision.field,
-                allowed=True,
-                item=decision.item,
-                provider=decision.provider,
-                origin=decision.origin,
-                onward=_onward(catalog, decision.item, ctx.agency, ctx.today),
-            )
-        decisions[path] = decision
+        source = (binding.item, binding.origin)
+        decided = by_source.get(source)
+        if decided is None:
+            decided = by_source[source] = _decide_source(catalog, ctx, requester, binding)
+        decisions[path] = decided.for_field(path)
     return decisions
+
+
+def _decide_source(catalog: Catalog, ctx: RequestContext, requester: Recipient, binding: FieldBinding) -> Decision:
+    path = binding.path
+    decision = _obtainable(catalog, requester, binding, ctx.today)
+    if decision.allowed:
+        for recipient in ctx.on_behalf_of:
+            onward = _obtainable(catalog, recipient, binding, ctx.today)
+            if not onward.allowed:
+                return _deny(
+                    path,
+                    Code.REDISTRIBUTION_BLOCKED,
+                    f"{ctx.agency} asks on behalf of {recipient}, which could not obtain this field itself: {onward.message}",
+                    "R-25",
+                    catalog.items.get(binding.item),
+                    origin=onward.origin or binding.origin,
+                )
+        if decision.item:
+            return replace(decision, onward=_onward(catalog, decision.item, ctx.agency, ctx.today))
+    return decision
 
 
 def record_divisions(catalog: Catalog, ctx: RequestContext) -> frozenset[str]:

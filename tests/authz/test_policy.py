@@ -166,3 +166,13 @@ def test_policy_engine_is_pure() -> None:
 def test_unused_share_class_enum_values_are_the_regulations() -> None:
     assert {c.value for c in ShareClass} == {"unconditional", "conditional", "none"}
     assert isinstance(DEMO.items["P01"], CatalogItem)
+
+
+def test_fields_of_one_item_share_a_decision_but_keep_their_own_path() -> None:
+    paths = ["Person.socialInsurance.status", "Person.socialInsurance.contributionMonths"]
+    decisions = decide_fields(DEMO, ctx("gz-zfcxjsj", "zj.housing-security"), paths)
+    first, second = (decisions[p] for p in paths)
+    assert (first.field, second.field) == tuple(paths)
+    assert first == dataclasses.replace(second, field=first.field)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.field = "x"  # type: ignore[misc]
