@@ -52,6 +52,7 @@ class EncodedEvent:
     before_seq: str
     after_seq: str
     items_json: str
+    row_json: str = ""
 
     def canonical(self, seq: int) -> str:
         return f"{self.before_seq}{seq}{self.after_seq}"
@@ -61,8 +62,9 @@ def encode_event(event: DisclosureEvent) -> EncodedEvent:
     body = event.to_json()
     body["seq"] = 0
     # Keys after "seq" (source, subjects, time) hold no objects, so the last mark is the top-level one.
-    head, mark, tail = canonical_json(body).rpartition(_SEQ_MARK)
-    return EncodedEvent(event, head + mark[:-1], tail, canonical_json(body["items"]))
+    text = canonical_json(body)
+    head, mark, tail = text.rpartition(_SEQ_MARK)
+    return EncodedEvent(event, head + mark[:-1], tail, canonical_json(body["items"]), text)
 
 
 def link(prev_hash: str, canonical: str) -> str:

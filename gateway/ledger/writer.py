@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from gateway.ledger.chain import COLUMNS, GENESIS_HASH, EncodedEvent, LedgerRecord, encode_event, link, record_row
+from gateway.ledger.chain import EncodedEvent, LedgerRecord, encode_event
 from gateway.ledger.checkpoints import Checkpoint, CheckpointSigner, write_checkpoint
 from gateway.ledger.events import DisclosureEvent, subject_hash
 from gateway.ledger.sinks import AuditSink, SinkFanout, SinkStats
@@ -29,12 +29,7 @@ __all__ = ["LEDGER_LOCK", "LedgerUnavailable", "LedgerWriter", "WriterStats"]
 LEDGER_LOCK = 724102
 """Advisory lock key that serialises appends to the chain (724101 is the migration lock)."""
 
-# one round trip (simple query protocol): the transaction, the chain lock, durable commits
-_BEGIN_SQL = (
-    f"BEGIN; SELECT pg_advisory_xact_lock({LEDGER_LOCK}); SELECT CASE WHEN current_setting('synchronous_commit') = 'off'"
-    " THEN set_config('synchronous_commit', 'on', true) END"
-)
-_HEAD_SQL = "SELECT seq, hash FROM disclosure_events ORDER BY seq DESC LIMIT 1"
+_APPEND_SQL = "SELECT seq, prev_hash, hash FROM ledger_append($1::jsonb, $2::text[], $3::text[])"
 
 log = logging.getLogger("govshare.ledger")
 
@@ -262,28 +257,12 @@ class LedgerWriter:
             self._checkpoint_due.set()
 
     async def _commit(self, encoded: list[EncodedEvent]) -> list[LedgerRecord]:
-        # the loop that runs the writer also serves requests: every round trip saved counts
+        # one statement: the loop that runs the writer also serves requests, and every round
+        # trip of the commit would wait behind them (see migration 0008_ledger_append.sql)
+        events = "[" + ",".join(item.row_json for item in encoded) + "]"
         async with self._pool.acquire() as conn:
-            await conn.execute(_BEGIN_SQL)
-            try:
-                head = await conn.fetchrow(_HEAD_SQL)
-                seq, prev = (head["seq"], head["hash"]) if head is not None else (0, GENESIS_HASH)
-                records, rows = [], []
-                for item in encoded:
-                    seq += 1
-                    digest = link(prev, item.canonical(seq))
-                    record = LedgerRecord(seq, prev, digest, item.event)
-                    records.append(record)
-                    rows.append(record_row(record, item.items_json))
-                    prev = digest
-                await conn.copy_records_to_table("disclosure_events", records=rows, columns=COLUMNS)
-                await conn.execute("COMMIT")
-            except BaseException:
-                if not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.execute("ROLLBACK")
-                raise
-        return records
+            rows = await conn.fetch(_APPEND_SQL, events, [item.before_seq for item in encoded], [item.after_seq for item in encoded])
+        return [LedgerRecord(row["seq"], row["prev_hash"], row["hash"], item.event) for row, item in zip(rows, encoded, strict=True)]
 
     async def _checkpoint_loop(self) -> None:
         while True:
