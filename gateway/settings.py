@@ -80,6 +80,8 @@ class Settings:
             values["trusted_jwks"] = jwks
         if trusted_issuer := environ.get("GOVSHARE_TRUSTED_ISSUER"):
             values["trusted_issuer"] = trusted_issuer
+        if pool := environ.get("GOVSHARE_STORE_POOL_SIZE"):
+            values["store_pool_size"] = int(_float("GOVSHARE_STORE_POOL_SIZE", pool))
         if prefix := environ.get("GOVSHARE_STORE_DATABASE_PREFIX"):
             values["store_database_prefix"] = prefix
         if audit := environ.get("GOVSHARE_AUDIT_JSONL"):

@@ -8,8 +8,10 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     head_seq bigint;
     head_hash text;
-    e jsonb;
     n int := coalesce(array_length(befores, 1), 0);
+    seqs bigint[] := '{}';
+    prevs text[] := '{}';
+    hashes text[] := '{}';
 BEGIN
     PERFORM pg_advisory_xact_lock(724102);
     IF current_setting('synchronous_commit') = 'off' THEN
@@ -19,23 +21,23 @@ BEGIN
     head_seq := coalesce(head_seq, 0);
     head_hash := coalesce(head_hash, repeat('0', 64));
     FOR i IN 1 .. n LOOP
-        e := events -> (i - 1);
-        seq := head_seq + i;
-        prev_hash := head_hash;
-        hash := encode(sha256(convert_to(head_hash || befores[i] || seq::text || afters[i], 'UTF8')), 'hex');
-        INSERT INTO disclosure_events (
-            seq, time, request_id, receipt_id, agency, client, duty, case_id, on_behalf_of, operation_name,
-            operation_hash, items, subjects, providers, row_count, latency_ms, outcome, source, prev_hash, hash
-        ) VALUES (
-            seq, (e ->> 'time')::timestamptz, e ->> 'request_id', e ->> 'receipt_id', e ->> 'agency', e ->> 'client',
-            e ->> 'duty', e ->> 'case_id', ARRAY(SELECT jsonb_array_elements_text(e -> 'on_behalf_of')),
-            e ->> 'operation_name', e ->> 'operation_hash', e -> 'items',
-            ARRAY(SELECT jsonb_array_elements_text(e -> 'subjects')), ARRAY(SELECT jsonb_array_elements_text(e -> 'providers')),
-            (e ->> 'row_count')::bigint, (e ->> 'latency_ms')::double precision, e ->> 'outcome', e ->> 'source',
-            prev_hash, hash
-        );
-        head_hash := hash;
-        RETURN NEXT;
+        prevs := prevs || head_hash;
+        head_hash := encode(sha256(convert_to(head_hash || befores[i] || (head_seq + i)::text || afters[i], 'UTF8')), 'hex');
+        seqs := seqs || (head_seq + i);
+        hashes := hashes || head_hash;
     END LOOP;
+    INSERT INTO disclosure_events (
+        seq, time, request_id, receipt_id, agency, client, duty, case_id, on_behalf_of, operation_name,
+        operation_hash, items, subjects, providers, row_count, latency_ms, outcome, source, prev_hash, hash
+    )
+    SELECT c.seq, r.time, r.request_id, r.receipt_id, r.agency, r.client, r.duty, r.case_id, r.on_behalf_of, r.operation_name,
+           r.operation_hash, r.items, r.subjects, r.providers, r.row_count, r.latency_ms, r.outcome, r.source, c.prev_hash, c.hash
+    FROM jsonb_array_elements(events) WITH ORDINALITY AS e(doc, n)
+    CROSS JOIN LATERAL jsonb_to_record(e.doc) AS r(
+            time timestamptz, request_id text, receipt_id text, agency text, client text, duty text, case_id text,
+            on_behalf_of text[], operation_name text, operation_hash text, items jsonb, subjects text[], providers text[],
+            row_count bigint, latency_ms double precision, outcome text, source text)
+    JOIN unnest(seqs, prevs, hashes) WITH ORDINALITY AS c(seq, prev_hash, hash, n) ON c.n = e.n;
+    RETURN QUERY SELECT s, p, h FROM unnest(seqs, prevs, hashes) AS u(s, p, h);
 END;
 $$;
