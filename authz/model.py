@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
@@ -140,12 +140,4 @@ class Catalog:
     consent_revision: int = 0
 
     def with_consents(self, consents: tuple[OnwardConsent, ...], revision: int) -> Catalog:
-        return Catalog(
-            version=self.version,
-            agencies=self.agencies,
-            items=self.items,
-            bindings=self.bindings,
-            divisions=self.divisions,
-            consents=consents,
-            consent_revision=revision,
-        )
+        return replace(self, consents=consents, consent_revision=revision)

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,7 @@ class CatalogBundle:
     digest: str
 
     def with_version(self, version: int) -> CatalogBundle:
-        c = self.catalog
-        catalog = Catalog(version, c.agencies, c.items, c.bindings, c.divisions, c.consents, c.consent_revision)
-        return CatalogBundle(catalog, self.schema, self.mappings, self.operators, self.document, self.digest)
+        return replace(self, catalog=replace(self.catalog, version=version))
 
 
 def demo_files() -> list[Path]:

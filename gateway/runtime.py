@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -19,15 +20,15 @@ from authz.model import ItemKind
 from authz.policy import Decision
 from gateway.auth.oauth import RegisteredClient
 from gateway.auth.tokens import TokenIssuer, TokenVerifier, generate_signing_key, load_jwks
-from gateway.catalog_files import CatalogBundle, CatalogError, bundle_from_documents, catalog_files, check_store_columns, load_bundle
 from gateway import catalog_versions
+from gateway.audit import ledger_key
+from gateway.catalog_files import CatalogBundle, CatalogError, bundle_from_documents, catalog_files, check_store_columns, load_bundle
 from gateway.catalog_versions import current_bundle
+from gateway.evidence import Evidence, load_seal_keyring, stored_seal_keyring
+from gateway.ledger import JsonLinesSink, LedgerWriter, entry_point_sinks, jws_signer
+from gateway.ledger import queries as ledger_queries
 from gateway.migrate import migrate
 from gateway.settings import Settings
-from gateway.audit import ledger_key
-from gateway.evidence import Evidence, load_seal_keyring, stored_seal_keyring
-from gateway.ledger import queries as ledger_queries
-from gateway.ledger import JsonLinesSink, LedgerWriter, entry_point_sinks, jws_signer
 from resolvers.control import ConsentStore
 from resolvers.evidence import SnapshotStore
 from resolvers.stores import AgencyStores, keep_session
@@ -62,7 +63,7 @@ class Runtime:
     def install(self, bundle: CatalogBundle) -> None:
         """Switch to another catalog version; requests already running finish on the one they started with."""
         current = self.bundle.catalog
-        self.bundle = _replace_catalog(bundle, bundle.catalog.with_consents(current.consents, current.consent_revision))
+        self.bundle = dataclasses.replace(bundle, catalog=bundle.catalog.with_consents(current.consents, current.consent_revision))
         for listener in self.catalog_listeners:
             listener(self.bundle)
 
@@ -104,7 +105,7 @@ class Runtime:
 
     async def refresh_consents(self) -> None:
         consents, revision = await self.consents.active()
-        self.bundle = _replace_catalog(self.bundle, self.bundle.catalog.with_consents(consents, revision))
+        self.bundle = dataclasses.replace(self.bundle, catalog=self.bundle.catalog.with_consents(consents, revision))
 
     @classmethod
     async def start(cls, settings: Settings, control_dsn: str, store_dsns: Mapping[str, str]) -> Runtime:
@@ -199,10 +200,6 @@ class Runtime:
         pings = await asyncio.gather(*(self.stores.ping(a) for a in self.bundle.mappings))
         status.update(dict(zip(self.bundle.mappings, pings, strict=True)))
         return status
-
-
-def _replace_catalog(bundle: CatalogBundle, catalog: Any) -> CatalogBundle:
-    return CatalogBundle(catalog, bundle.schema, bundle.mappings, bundle.operators, bundle.document, bundle.digest)
 
 
 async def _signing_keys(control: asyncpg.Pool) -> list[ECKey]:
