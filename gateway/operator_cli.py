@@ -1,0 +1,242 @@
+"""The operator's commands: the ledger, compliance, reports, seals, clients and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gateway.cli import _selected, console, control_database_option, data_dir_option, database_url_option, main, state_selection
+from gateway.settings import Settings
+
+__all__: list[str] = []
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident disclosure ledger."""
+
+
+@audit.command("verify")
+@state_selection
+def audit_verify(data_dir: Path, database_url: str | None, control_database: str) -> None:
+    """Check the whole hash chain and every signed checkpoint; exit 1 naming the first broken event."""
+    import asyncpg
+
+    from gateway.ledger import jws_verifier, verify_ledger
+
+    from gateway.compliance import signing_public_keys
+
+    async def run(dsn: str) -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await verify_ledger(conn, jws_verifier(await signing_public_keys(conn)))
+        finally:
+            await conn.close()
+
+    with _selected(data_dir, database_url, control_database) as (control, _, _settings):
+        try:
+            report = asyncio.run(run(control))
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise click.ClickException(f"cannot read the ledger: {exc}") from None
+    click.echo(report.describe())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@main.command()
+@state_selection
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def monitor(data_dir: Path, database_url: str | None, control_database: str, output: str) -> None:
+    """Report violations of the regulation (R-17, R-32, R-34); exit 1 when there are findings."""
+    from gateway.compliance import run_monitor
+
+    with _selected(data_dir, database_url, control_database) as (control, stores, settings):
+        findings = asyncio.run(run_monitor(settings, control, stores))
+    if output == "json":
+        click.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+    else:
+        table = Table(title=f"{len(findings)} finding(s)")
+        for column in ("kind", "severity", "agency", "article", "object", "evidence"):
+            table.add_column(column, overflow="fold")
+        for f in findings:
+            table.add_row(f.kind, f.severity, f.agency, f.article, f.object, f.evidence)
+        Console().print(table)
+    if findings:
+        raise SystemExit(1)
+
+
+@main.group()
+def report() -> None:
+    """Reports for the operator (R-30, R-31)."""
+
+
+@report.command("usage")
+@state_selection
+@click.option("--year", type=int, required=True, help="Calendar year (China time).")
+@click.option("--agency", default=None, help="One agency's report; default: all agencies, ranked.")
+@click.option("--format", "output_format", type=click.Choice(["md", "csv", "html"]), default="md", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of standard output.")
+def report_usage(data_dir: Path, database_url: str | None, control_database: str, year: int, agency: str | None, output_format: str, output: Path | None) -> None:
+    """Each agency's annual use of shared information: per item, provider and duty."""
+    import asyncpg
+
+    from gateway.catalog_files import catalog_files, load_bundle
+    from gateway.report import collect_usage, render_csv, render_html, render_markdown
+
+    async def run(dsn: str, names: dict[str, str]) -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await collect_usage(conn, year, agency, names)
+        finally:
+            await conn.close()
+
+    with _selected(data_dir, database_url, control_database) as (control, _, settings):
+        names = {a.code: a.name for a in load_bundle(catalog_files(settings.catalog_dir)).catalog.agencies.values()}
+        if agency is not None and agency not in names:
+            raise click.UsageError(f"--agency {agency!r} is not a registered agency; known: {', '.join(sorted(names))}")
+        usage = asyncio.run(run(control, names))
+    text = {"md": render_markdown, "csv": render_csv, "html": render_html}[output_format](usage)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--jwks", "jwks_source", required=True, help="The providers' public keys: a JWKS file or URL (the gateway's /.well-known/jwks.json).")
+def verify(file: Path, jwks_source: str) -> None:
+    """Verify the electronic seals in FILE offline (one seal per line, or any JSON holding seals)."""
+    from gateway.auth.tokens import load_jwks
+    from gateway.seals import SealKeyring, verify_seal
+
+    try:
+        document = load_jwks(jwks_source)
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"--jwks: {exc}") from None
+    keyring = SealKeyring.from_public_jwks({"keys": [k for k in document["keys"] if k.get("alg") == "EdDSA"]})
+    seals = _seals_in(file.read_text(encoding="utf-8"))
+    if not seals:
+        raise click.UsageError(f"{file} holds no seal (a compact JWS of type govshare-seal+jws)")
+    failures = 0
+    for token in seals:
+        result = verify_seal(keyring, token)
+        if result.valid:
+            click.echo(f"valid: item {result.item} of {result.provider} for {result.subject}, signed {result.signed_at.isoformat() if result.signed_at else '?'}")
+        else:
+            failures += 1
+            click.echo(f"INVALID: {result.reason}")
+    if failures:
+        raise SystemExit(1)
+
+
+def _seals_in(text: str) -> list[str]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return [line.strip() for line in text.splitlines() if line.strip().count(".") == 2]
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "seal" and isinstance(inner, str):
+                    found.append(inner)
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(document)
+    return found
+
+
+@main.group()
+def clients() -> None:
+    """OAuth2 clients of the agencies."""
+
+
+@clients.command("add")
+@click.argument("agency")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Production settings (the control database); default: the demo selection.")
+@data_dir_option
+@database_url_option
+@control_database_option
+@click.option("--client-id", default=None, help="Default: the agency code.")
+def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str, client_id: str | None) -> None:
+    """Register a client for AGENCY with every duty it holds; prints the secret once (only its hash is kept)."""
+    import asyncpg
+
+    from gateway.auth.secrets import new_secret
+    from gateway.catalog_files import catalog_files, load_bundle
+    from gateway.migrate import migrate
+    from gateway.provision import register_client
+
+    secret = new_secret()
+
+    async def run(dsn: str, duties: list[str]) -> bool:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+            return await register_client(conn, client_id or agency, agency, secret, duties)
+        finally:
+            await conn.close()
+
+    def register(dsn: str, settings: Settings) -> None:
+        registry = load_bundle(catalog_files(settings.catalog_dir)).catalog.agencies
+        if agency not in registry:
+            raise click.UsageError(f"{agency!r} is not a registered agency; known: {', '.join(sorted(registry))}")
+        if not asyncio.run(run(dsn, sorted(registry[agency].duties))):
+            raise click.ClickException(f"client {client_id or agency} already exists")
+
+    if config_file is not None:
+        settings = Settings.from_file(config_file, os.environ)
+        if not settings.database_url:
+            raise click.UsageError(f"{config_file}: database_url (the control database) is required")
+        register(settings.database_url, settings)
+    else:
+        with _selected(data_dir, database_url, control_database) as (control, _, settings):
+            register(control, settings)
+    click.echo(f"client_id: {client_id or agency}")
+    click.echo(f"client_secret: {secret}")
+    console.print("Store the secret now: the gateway keeps only its hash. Running gateways accept it at once.")
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys of the gateway and the providers' seals."""
+
+
+@keys.command("rotate-seal")
+@click.argument("agency")
+@state_selection
+def keys_rotate_seal(agency: str, data_dir: Path, database_url: str | None, control_database: str) -> None:
+    """Give AGENCY a new seal key; older keys stay published, so older seals keep verifying."""
+    import asyncpg
+
+    from gateway.evidence import rotate_seal_key, stored_seal_keyring
+
+    async def run(dsn: str) -> str:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        try:
+            keyring = await stored_seal_keyring(pool)
+            try:
+                keyring.active_key(agency)
+            except KeyError:
+                raise click.UsageError(f"{agency} has no seal key: only providers of licenses and documents seal") from None
+            return await rotate_seal_key(pool, keyring, agency)
+        finally:
+            await pool.close()
+
+    with _selected(data_dir, database_url, control_database) as (control, _, _settings):
+        kid = asyncio.run(run(control))
+    click.echo(f"new seal key {kid}; running gateways sign with it from now on")
