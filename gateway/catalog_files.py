@@ -25,31 +25,14 @@ from authz.model import (
     ShareClass,
     UpdateCycle,
 )
-from resolvers.mapping import OrderBy, StoreMapping, TableMapping
+from gateway.catalog_problems import CatalogError, Problem, ProblemCollector
+from gateway.store_mappings import check_store_columns, read_mapping
+from resolvers.mapping import StoreMapping
 from schema.spec import LEAF_TYPES, EntitySpec, FieldSpec, ObjectSpec, RootSpec, SchemaSpec
 
 __all__ = ["CatalogBundle", "CatalogError", "Problem", "load_bundle", "bundle_from_documents", "demo_files", "check_store_columns"]
 
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 _DIVISION = re.compile(r"^\d{6}$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    entry: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.entry}: {self.message}"
-
-
-class CatalogError(Exception):
-    """The catalog files are not valid; `problems` lists every one found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True)
@@ -105,36 +88,9 @@ def load_bundle(paths: Iterable[Path]) -> CatalogBundle:
     return bundle_from_documents(documents)
 
 
-class _Builder:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def problem(self, file: str, entry: str, message: str) -> None:
-        self.problems.append(Problem(file, entry, message))
-
-    def text(self, file: str, entry: str, raw: Mapping[str, Any], key: str, required: bool = True) -> str:
-        value = raw.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                self.problem(file, entry, f"'{key}' is required")
-            return ""
-        return str(value)
-
-    def choice(self, file: str, entry: str, raw: Mapping[str, Any], key: str, enum: type, default: Any = None) -> Any:
-        value = raw.get(key, default)
-        if value is None:
-            self.problem(file, entry, f"'{key}' is required; one of {', '.join(e.value for e in enum)}")
-            return None
-        try:
-            return enum(str(value))
-        except ValueError:
-            self.problem(file, entry, f"'{key}' is {value!r}; expected one of {', '.join(e.value for e in enum)}")
-            return None
-
-
 def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> CatalogBundle:
     """Validate the parsed files (name -> content) and build the catalog; raises CatalogError."""
-    b = _Builder()
+    b = ProblemCollector()
     agencies: dict[str, Agency] = {}
     operators: set[str] = set()
     entities: dict[str, EntitySpec] = {}
@@ -168,7 +124,7 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
     mappings: dict[str, StoreMapping] = {}
     bound: dict[str, tuple[str, str]] = {}
     for file, doc in mapping_docs:
-        mapping = _mapping(b, file, doc, agencies, items, field_specs, entities, bound)
+        mapping = read_mapping(b, file, doc, agencies, items, field_specs, entities, bound)
         if mapping is not None:
             if mapping.agency in mappings:
                 b.problem(file, f"agency {mapping.agency}", "a second data-store mapping for the same agency")
@@ -206,7 +162,7 @@ def documents_for_digest(documents: Mapping[str, Mapping[str, Any]]) -> list[Any
     return sorted((json.dumps(d, sort_keys=True, ensure_ascii=False, default=str) for d in documents.values()))
 
 
-def _agency(b: _Builder, file: str, raw: Any, agencies: dict[str, Agency], operators: set[str]) -> None:
+def _agency(b: ProblemCollector, file: str, raw: Any, agencies: dict[str, Agency], operators: set[str]) -> None:
     if not isinstance(raw, Mapping):
         b.problem(file, "agencies", f"entry {raw!r} is not a mapping")
         return
@@ -230,7 +186,7 @@ def _agency(b: _Builder, file: str, raw: Any, agencies: dict[str, Agency], opera
             operators.add(code)
 
 
-def _entity(b: _Builder, file: str, name: str, raw: Any, entities: dict[str, EntitySpec], divisions: dict[str, DivisionRule]) -> None:
+def _entity(b: ProblemCollector, file: str, name: str, raw: Any, entities: dict[str, EntitySpec], divisions: dict[str, DivisionRule]) -> None:
     entry = f"entity {name}"
     if not isinstance(raw, Mapping):
         b.problem(file, entry, "expected a mapping")
@@ -271,7 +227,7 @@ def _entity(b: _Builder, file: str, name: str, raw: Any, entities: dict[str, Ent
     )
 
 
-def _review(b: _Builder, file: str, entry: str, raw: Any) -> ConfidentialityReview | None:
+def _review(b: ProblemCollector, file: str, entry: str, raw: Any) -> ConfidentialityReview | None:
     if not isinstance(raw, Mapping):
         return None
     try:
@@ -283,7 +239,7 @@ def _review(b: _Builder, file: str, entry: str, raw: Any) -> ConfidentialityRevi
 
 
 def _item(
-    b: _Builder,
+    b: ProblemCollector,
     file: str,
     raw: Any,
     agencies: Mapping[str, Agency],
@@ -341,7 +297,7 @@ def _item(
 
 
 def _field(
-    b: _Builder,
+    b: ProblemCollector,
     file: str,
     entry: str,
     path: str,
@@ -369,138 +325,3 @@ def _field(
         b.problem(file, entry, f"field {path} is already published by item {other}: one source per field (R-13)")
         return
     field_specs[path] = FieldSpec(path=path, type=str(spec["type"]), description=str(spec.get("description", "")), item=code)
-
-
-def _mapping(
-    b: _Builder,
-    file: str,
-    doc: Mapping[str, Any],
-    agencies: Mapping[str, Agency],
-    items: Mapping[str, CatalogItem],
-    field_specs: Mapping[str, FieldSpec],
-    entities: Mapping[str, EntitySpec],
-    bound: dict[str, tuple[str, str]],
-) -> StoreMapping | None:
-    agency = str(doc.get("agency", ""))
-    entry = f"mapping {agency or '?'}"
-    if agency not in agencies:
-        b.problem(file, entry, f"unknown agency {agency!r}")
-        return None
-    tables = []
-    for raw in doc.get("tables") or []:
-        table = _table(b, file, agency, raw, items, field_specs, entities, bound)
-        if table is not None:
-            tables.append(table)
-    withheld = {}
-    for raw in doc.get("withheld") or []:
-        item = items.get(str(raw.get("item")))
-        if item is None or item.share_class is not ShareClass.NONE or item.provider != agency:
-            b.problem(file, f"{entry} withheld {raw.get('table')}", f"item {raw.get('item')!r} is not a share class none item of {agency}")
-            continue
-        withheld[_ident(b, file, entry, raw.get("table"))] = item.code
-    excluded_tables, excluded_columns = set(), set()
-    for raw in doc.get("excluded") or []:
-        if not raw.get("reason"):
-            b.problem(file, f"{entry} excluded", "every exclusion needs a reason")
-        if "table" in raw:
-            excluded_tables.add(_ident(b, file, entry, raw["table"]))
-        elif "column" in raw and "." in str(raw["column"]):
-            t, c = str(raw["column"]).split(".", 1)
-            excluded_columns.add((_ident(b, file, entry, t), _ident(b, file, entry, c)))
-        else:
-            b.problem(file, f"{entry} excluded", "name a table or a table.column")
-    return StoreMapping(agency, tuple(tables), withheld, frozenset(excluded_tables), frozenset(excluded_columns))
-
-
-def _ident(b: _Builder, file: str, entry: str, value: Any) -> str:
-    text = str(value or "")
-    if not _IDENT.match(text):
-        b.problem(file, entry, f"{text!r} is not a plain lower-case SQL identifier")
-    return text
-
-
-def _table(
-    b: _Builder,
-    file: str,
-    agency: str,
-    raw: Any,
-    items: Mapping[str, CatalogItem],
-    field_specs: Mapping[str, FieldSpec],
-    entities: Mapping[str, EntitySpec],
-    bound: dict[str, tuple[str, str]],
-) -> TableMapping | None:
-    table = _ident(b, file, f"mapping {agency}", raw.get("table"))
-    entry = f"mapping {agency} table {table}"
-    entity = str(raw.get("entity", ""))
-    if entity not in entities:
-        b.problem(file, entry, f"unknown entity {entity!r}")
-        return None
-    key = _ident(b, file, entry, raw.get("key"))
-    updated_at = _ident(b, file, entry, raw["updated_at"]) if raw.get("updated_at") else None
-    columns: dict[str, str] = {}
-    origins: dict[str, str] = {}
-    for path, spec in (raw.get("columns") or {}).items():
-        path = str(path)
-        column, origin = (spec, None) if isinstance(spec, str) else (spec.get("column"), spec.get("origin"))
-        column = _ident(b, file, entry, column)
-        fspec = field_specs.get(path)
-        if fspec is None:
-            b.problem(file, entry, f"{path} is not a published field of any catalog item")
-            continue
-        item = items.get(fspec.item)
-        if item is not None and item.provider != agency:
-            b.problem(file, entry, f"{path} belongs to item {item.code} provided by {item.provider}, not {agency}: one source per field (R-13)")
-            continue
-        if path in bound:
-            b.problem(file, entry, f"{path} is already backed by {bound[path][0]}.{bound[path][1]}: one source per field (R-13)")
-            continue
-        if fspec.entity != entity:
-            b.problem(file, entry, f"{path} is not a field of entity {entity}")
-            continue
-        if origin is not None:
-            origin_item = items.get(str(origin))
-            if origin_item is None:
-                b.problem(file, entry, f"{path} declares origin {origin!r}, which is not a catalog item")
-                continue
-            if origin_item.provider == agency:
-                b.problem(file, entry, f"{path} declares origin {origin}, but {agency} provides that item itself")
-                continue
-            origins[path] = origin_item.code
-        columns[path] = column
-        bound[path] = (agency, f"{table}.{column}")
-    containers = {field_specs[p].container for p in columns}
-    if len(containers) > 1:
-        b.problem(file, entry, f"a table backs either top-level fields or one object's fields, not {sorted(c or entity for c in containers)}")
-        return None
-    container = next(iter(containers), None)
-    many = False
-    if container:
-        many = entities[entity].objects[container.split(".")[1]].list
-    order_by = None
-    if raw.get("order_by"):
-        words = str(raw["order_by"]).split()
-        descending = len(words) == 2 and words[1].lower() == "desc"
-        if len(words) not in (1, 2) or (len(words) == 2 and words[1].lower() not in {"asc", "desc"}):
-            b.problem(file, entry, f"order_by {raw['order_by']!r} must be '<column>' or '<column> asc|desc'")
-        else:
-            order_by = OrderBy(_ident(b, file, entry, words[0]), descending)
-    return TableMapping(agency, table, entity, key, updated_at, columns, origins, order_by, container, many)
-
-
-def check_store_columns(bundle: CatalogBundle, introspected: Mapping[str, Mapping[str, set[str]]]) -> list[Problem]:
-    """Every mapped table and column must exist in the agency's database (introspected: agency -> table -> columns)."""
-    problems = []
-    for agency, mapping in sorted(bundle.mappings.items()):
-        tables = introspected.get(agency)
-        if tables is None:
-            problems.append(Problem(f"mappings/{agency}.yaml", f"mapping {agency}", "the agency's database could not be inspected"))
-            continue
-        for table in mapping.tables:
-            present = tables.get(table.table)
-            entry = f"mapping {agency} table {table.table}"
-            if present is None:
-                problems.append(Problem(f"mappings/{agency}.yaml", entry, f"table {table.table} does not exist in {agency}'s database"))
-                continue
-            for column in sorted(table.referenced_columns() - present):
-                problems.append(Problem(f"mappings/{agency}.yaml", entry, f"column {table.table}.{column} does not exist in {agency}'s database"))
-    return problems
