@@ -22,6 +22,7 @@ from schema.catalog_types import AgencyType, CatalogItemType
 from schema.consents import consent_mutations, consents_query
 from schema.errors import coded_error
 from schema.evidence import evidence_fields, sealed_containers
+from schema.execution import RecordExecutionContext
 from schema.identifiers import IDENTIFIER_SCALAR_MAP, OrganizationCode, ResidentIdNumber, UnifiedSocialCreditCode
 from schema.spec import EntitySpec, FieldSpec, SchemaSpec
 from schema.subjects import load_subjects
@@ -221,6 +222,7 @@ def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry
         query=query,
         mutation=mutation,
         config=StrawberryConfig(scalar_map=IDENTIFIER_SCALAR_MAP, auto_camel_case=True),
+        execution_context_class=RecordExecutionContext,
         extensions=[
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
