@@ -29,7 +29,6 @@ class DivisionSource:
 class SubjectRecord:
     key: str
     values: dict[str, Any] = field(default_factory=dict)
-    present_tables: set[str] = field(default_factory=set)
     found: bool = False
 
 
@@ -61,22 +60,28 @@ def _group(mappings: Mapping[str, StoreMapping], paths: Iterable[str]) -> dict[s
     return grouped
 
 
-def _absorb(record: SubjectRecord, selections: Sequence[TableSelection], row: Any) -> None:
+def _absorb(record: SubjectRecord, selections: Sequence[TableSelection], row: Any, first: int) -> int:
+    """Takes one result row (its tables from column `first` on) into the record; returns how
+    many agency rows it carried."""
+    rows = 0
+    values = record.values
     for index, selection in enumerate(selections):
-        value = row[f"t{index}"]
+        value = row[first + index]
         table = selection.table
         if value is None:
             if table.many:
-                record.values[table.container or ""] = []
+                values[table.container or ""] = []
             continue
         record.found = True
-        record.present_tables.add(f"{table.agency}.{table.table}")
         if table.many:
-            record.values[table.container or ""] = [dict(zip(selection.paths, tuple(v), strict=True)) for v in value]
+            values[table.container or ""] = [dict(zip(selection.paths, v, strict=True)) for v in value]
+            rows += len(value)
         else:
-            record.values.update(zip(selection.paths, tuple(value), strict=True))
+            values.update(zip(selection.paths, value, strict=True))
+            rows += 1
             if table.container:
-                record.values[table.container] = True
+                values[table.container] = True
+    return rows
 
 
 async def fetch_subjects(
@@ -96,11 +101,8 @@ async def fetch_subjects(
     async def run(agency: str, selections: list[TableSelection], subject_keys: list[str], gate: DivisionGate | None) -> list[Any]:
         statement = build_statement(subject_keys, selections, gate)
         rows = await stores.fetch(agency, statement.sql, statement.args)
-        result.row_counts[agency] = sum(
-            (len(r[f"t{i}"]) if s.table.many else 1) for r in rows for i, s in enumerate(selections) if r[f"t{i}"] is not None
-        )
-        for row in rows:
-            _absorb(records[row["key"]], selections, row)
+        first = 2 if statement.gated else 1  # key, [in_division], t0, t1, ...
+        result.row_counts[agency] = sum(_absorb(records[row[0]], selections, row, first) for row in rows)
         return rows
 
     remaining = unique

@@ -18,6 +18,20 @@ from schema.subjects import Record
 
 __all__ = ["RecordExecutionContext"]
 
+_KINDS: dict[Any, str] = {}
+
+
+def _kind(field_type: GraphQLOutputType) -> str:
+    if is_non_null_type(field_type):
+        return "non-null"
+    if is_list_type(field_type):
+        return "list"
+    if is_leaf_type(field_type):
+        return "leaf"
+    if is_object_type(field_type):
+        return "object"
+    return "other"
+
 
 class RecordExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def execute_collected_subfields(
@@ -49,14 +63,19 @@ class RecordExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _complete(self, field_type: GraphQLOutputType, details: Any, path: Path, value: Any) -> Any:
         if isinstance(value, Exception):
             raise value
-        if is_non_null_type(field_type):
+        kind = _KINDS.get(field_type)
+        if kind is None:
+            kind = _KINDS[field_type] = _kind(field_type)
+        if kind == "leaf":
+            return None if value is None else self.complete_leaf_value(field_type, value)  # type: ignore[arg-type]
+        if kind == "non-null":
             completed = self._complete(field_type.of_type, details, path, value)  # type: ignore[attr-defined]
             if completed is None:
                 raise GraphQLError(f"Cannot return null for non-nullable field {path.typename}.{details[0].node.name.value}.")
             return completed
         if value is None:
             return None
-        if is_list_type(field_type):
+        if kind == "list":
             item_type = field_type.of_type  # type: ignore[attr-defined]
             items = []
             for index, item in enumerate(value):
@@ -67,9 +86,7 @@ class RecordExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     self.handle_field_error(error, item_type, details, item_path)
                     items.append(None)
             return items
-        if is_leaf_type(field_type):
-            return self.complete_leaf_value(field_type, value)  # type: ignore[arg-type]
-        if is_object_type(field_type):
+        if kind == "object":
             grouped, defers, _ = self.collect_subfields(field_type, details)  # type: ignore[arg-type]
             return self.execute_collected_subfields(field_type, value, path, grouped, defers, None)  # type: ignore[arg-type]
         raise TypeError(f"cannot complete a record field of type {field_type}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
@@ -18,31 +17,54 @@ from schema.errors import coded_error, denial_error
 from schema.selection import leaf_paths
 from schema.spec import EntitySpec
 
-__all__ = ["Record", "Subject", "load_subjects"]
+__all__ = ["Access", "Record", "load_subjects"]
 
 
-@dataclass(frozen=True)
-class Subject:
-    """What one request may see of one record of an entity: its values, denials and outages."""
+class Access:
+    """What one request may see of an entity's records: shared by every record it returns."""
 
-    entity: EntitySpec
-    key: str
-    denied: Mapping[str, Decision]
-    unavailable: Mapping[str, ProviderUnavailable]
-    requested: tuple[str, ...]
+    __slots__ = ("entity", "denied", "unavailable", "blocked", "containers", "_paths")
+
+    def __init__(self, entity: EntitySpec, denied: Mapping[str, Decision], unavailable: Mapping[str, ProviderUnavailable], requested: Sequence[str]) -> None:
+        self.entity = entity
+        self.denied = denied
+        self.unavailable = unavailable
+        self.blocked = frozenset(denied) | frozenset(unavailable)
+        self._paths: dict[tuple[str, str], str] = {}
+        # per object: (path, is a list, every requested field blocked, any blocked, the first blocked)
+        self.containers: dict[str, tuple[str, bool, bool, bool, str | None]] = {}
+        for name, spec in entity.objects.items():
+            path = f"{entity.name}.{name}"
+            under = [p for p in requested if p.startswith(path + ".")]
+            blocked = [p for p in under if p in self.blocked]
+            self.containers[name] = (path, spec.list, bool(under) and len(blocked) == len(under), bool(blocked), blocked[0] if blocked else None)
+
+    def path(self, prefix: str, name: str) -> str:
+        key = (prefix, name)
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = f"{prefix}.{name}"
+        return path
+
+    def error(self, path: str) -> GraphQLError:
+        decision = self.denied.get(path)
+        if decision is not None:
+            return denial_error(decision)
+        return unavailable_error(self.unavailable[path])
 
 
 class Record:
     """A record (or an object nested in it) whose attributes are its published fields.
 
-    The schema's fields are plain attributes (strawberry's fast path, no resolver per field);
-    a denied or unavailable field raises its error when read, so it is null with a code.
+    The schema's fields are plain attributes (no resolver per field); a denied or
+    unavailable field raises its error when read, so it is null with a code.
     """
 
-    __slots__ = ("_subject", "_prefix", "_values")
+    __slots__ = ("_access", "_key", "_prefix", "_values")
 
-    def __init__(self, subject: Subject, prefix: str, values: Mapping[str, Any]) -> None:
-        self._subject = subject
+    def __init__(self, access: Access, key: str, prefix: str, values: Mapping[str, Any]) -> None:
+        self._access = access
+        self._key = key
         self._prefix = prefix
         self._values = values
 
@@ -50,35 +72,26 @@ class Record:
         if name.startswith("__"):
             # protocol probes (graphql-core asks for __await__) are not fields
             raise AttributeError(name)
-        subject = self._subject
-        if self._prefix == subject.entity.name:
-            if name == subject.entity.key_field:
-                return subject.key
-            spec = subject.entity.objects.get(name)
-            if spec is not None:
-                return self._container(f"{self._prefix}.{name}", spec.list)
-        path = f"{self._prefix}.{name}"
-        decision = subject.denied.get(path)
-        if decision is not None:
-            raise denial_error(decision)
-        failure = subject.unavailable.get(path)
-        if failure is not None:
-            raise unavailable_error(failure)
+        access = self._access
+        if self._prefix == access.entity.name:
+            if name == access.entity.key_field:
+                return self._key
+            container = access.containers.get(name)
+            if container is not None:
+                return self._container(container)
+        path = access.path(self._prefix, name)
+        if path in access.blocked:
+            raise access.error(path)
         return self._values.get(path)
 
-    def _container(self, path: str, many: bool) -> Any:
-        subject = self._subject
-        under = [p for p in subject.requested if p.startswith(path + ".")]
-        blocked = [p for p in under if p in subject.denied or p in subject.unavailable]
+    def _container(self, container: tuple[str, bool, bool, bool, str | None]) -> Any:
+        path, many, all_blocked, any_blocked, first_blocked = container
         if many:
-            if under and len(blocked) == len(under):
-                first = blocked[0]
-                if first in subject.denied:
-                    raise denial_error(subject.denied[first])
-                raise unavailable_error(subject.unavailable[first])
-            return [Record(subject, path, {**self._values, **element}) for element in self._values.get(path) or []]
-        if blocked or self._values.get(path):
-            return Record(subject, path, self._values)
+            if all_blocked and first_blocked is not None:
+                raise self._access.error(first_blocked)
+            return [Record(self._access, self._key, path, {**self._values, **element}) for element in self._values.get(path) or []]
+        if any_blocked or self._values.get(path):
+            return Record(self._access, self._key, path, self._values)
         return None
 
 
@@ -172,6 +185,7 @@ async def load_subjects(
     state.unavailable.update({p: e.agency for p, e in unavailable.items()})
     sealing = {c for c in sealing if catalog.items[sealed[c]].provider not in fetched.unavailable}
     served_any = False
+    access = Access(entity, denied, unavailable, requested)
     views: list[Record | GraphQLError | None] = []
     for key in keys:
         if key in fetched.out_of_division:
@@ -192,7 +206,7 @@ async def load_subjects(
         served_any = served_any or record.found
         if sealing and record.found:
             _seal_records(state, sealed, sealing, key, record.values, requested)
-        views.append(Record(Subject(entity, key, denied, unavailable, tuple(requested)), entity.name, record.values))
+        views.append(Record(access, key, entity.name, record.values))
     if served_any:
         for path in data_paths:
             if path in provider_of and path not in unavailable:
