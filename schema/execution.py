@@ -46,21 +46,22 @@ class RecordExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if type(source_value) is not Record:
             return super().execute_collected_subfields(parent_type, source_value, path, grouped_field_set, new_defer_usages, position_context)
         result: dict[str, Any] = {}
+        fields = parent_type.fields
         for response_key, details in grouped_field_set.items():
             name = details[0].node.name.value
             if name == "__typename":
                 result[response_key] = parent_type.name
                 continue
-            field_type = parent_type.fields[name].type
-            field_path = path.add_key(response_key, parent_type.name)
+            field_type = fields[name].type
             try:
-                result[response_key] = self._complete(field_type, details, field_path, getattr(source_value, name))
+                result[response_key] = self._complete(field_type, details, path, response_key, parent_type.name, source_value.field(name))
             except Exception as error:  # noqa: BLE001 - as graphql-core does: the field is null, the error reported
-                self.handle_field_error(error, field_type, details, field_path)
+                self.handle_field_error(error, field_type, details, path.add_key(response_key, parent_type.name))
                 result[response_key] = None
         return result
 
-    def _complete(self, field_type: GraphQLOutputType, details: Any, path: Path, value: Any) -> Any:
+    def _complete(self, field_type: GraphQLOutputType, details: Any, parent: Path, key: str | int, typename: str | None, value: Any) -> Any:
+        # the field's own path is built only where it is needed: below it, or for an error
         if isinstance(value, Exception):
             raise value
         kind = _KINDS.get(field_type)
@@ -69,21 +70,21 @@ class RecordExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if kind == "leaf":
             return None if value is None else self.complete_leaf_value(field_type, value)  # type: ignore[arg-type]
         if kind == "non-null":
-            completed = self._complete(field_type.of_type, details, path, value)  # type: ignore[attr-defined]
+            completed = self._complete(field_type.of_type, details, parent, key, typename, value)  # type: ignore[attr-defined]
             if completed is None:
-                raise GraphQLError(f"Cannot return null for non-nullable field {path.typename}.{details[0].node.name.value}.")
+                raise GraphQLError(f"Cannot return null for non-nullable field {typename}.{details[0].node.name.value}.")
             return completed
         if value is None:
             return None
+        path = parent.add_key(key, typename)
         if kind == "list":
             item_type = field_type.of_type  # type: ignore[attr-defined]
             items = []
             for index, item in enumerate(value):
-                item_path = path.add_key(index, None)
                 try:
-                    items.append(self._complete(item_type, details, item_path, item))
+                    items.append(self._complete(item_type, details, path, index, None, item))
                 except Exception as error:  # noqa: BLE001
-                    self.handle_field_error(error, item_type, details, item_path)
+                    self.handle_field_error(error, item_type, details, path.add_key(index, None))
                     items.append(None)
             return items
         if kind == "object":

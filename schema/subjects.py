@@ -72,6 +72,9 @@ class Record:
         if name.startswith("__"):
             # protocol probes (graphql-core asks for __await__) are not fields
             raise AttributeError(name)
+        return self.field(name)
+
+    def field(self, name: str) -> Any:
         access = self._access
         if self._prefix == access.entity.name:
             if name == access.entity.key_field:
