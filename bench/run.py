@@ -549,10 +549,10 @@ def machine_info(server_label: str, server_version: str, load: float, ledger: bo
     http_impl = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return [
         f"machine: {os.cpu_count()} logical cores ({affinity} usable) {model} · {platform.system()} {platform.release()} · Python {platform.python_version()} · load average before measuring {load:.2f}",
-        f"PostgreSQL {server_version} at {server_label} · gateway: uvicorn 1 worker, {loop} loop, {http_impl} HTTP · bench client: httpx HTTP/1.1 keep-alive, one client per worker",
+        f"PostgreSQL {server_version} at {server_label} · gateway: uvicorn 1 worker, {loop} loop, {http_impl} HTTP · bench client: bench/http1.py HTTP/1.1 keep-alive, one connection per worker",
         f"gateway settings: disclosure ledger {'on' if ledger else 'off'} (GOVSHARE_LEDGER), store pools of {POOL_SIZE} connections; direct reads: asyncpg pools of {POOL_SIZE} per database",
         "bench client, gateway and PostgreSQL share the same cores. CPU% columns are measured during the gateway runs, in % of one core:"
-        " gw = the uvicorn process, bench = this process (httpx), other = the rest of the machine (PostgreSQL, anything else running)",
+        " gw = the uvicorn process, bench = this process (the load generator), other = the rest of the machine (PostgreSQL, anything else running)",
     ]
 
 
