@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,22 +14,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from gateway.asgi import CONFIG_ENV, configure_logging
 from gateway.settings import ConfigError, Settings
 
 __all__ = ["main"]
 
 console = Console(stderr=True)
-
-
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    root = logging.getLogger("govshare")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-    # strawberry would log every failed request, identifiers included; the request line suffices
-    logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
 
 
 @click.group()
@@ -108,7 +96,7 @@ def demo(host: str, port: int, data_dir: Path, database_url: str | None, log_lev
     from gateway.provision import provision_demo
     from gateway.runtime import Runtime
 
-    _configure_logging(log_level)
+    configure_logging(log_level)
     settings = Settings.from_environ(os.environ, demo=True, data_dir=data_dir, database_url=database_url)
     with console.status("starting PostgreSQL" if not database_url else "connecting to PostgreSQL"):
         server = select_server(database_url, data_dir)
@@ -166,7 +154,8 @@ def _print_welcome(host: str, port: int) -> None:
 @click.option("--config", "config_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML settings file.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(config_file: Path, host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Gateway processes; they share the ledger's chain and hear each other's catalog, consent and key changes.")
+def serve(config_file: Path, host: str, port: int, workers: int) -> None:
     """Serve the gateway with a production configuration (control database and agency store URLs)."""
     import uvicorn
 
@@ -188,7 +177,12 @@ def serve(config_file: Path, host: str, port: int) -> None:
     missing = sorted(set(bundle.mappings) - set(settings.store_urls))
     if missing:
         raise click.UsageError(f"{config_file}: store_urls lacks the data store of {', '.join(missing)}")
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
+    if workers > 1:
+        # each worker process builds its own app from the same configuration file
+        os.environ[CONFIG_ENV] = str(config_file.resolve())
+        uvicorn.run("gateway.asgi:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning", proxy_headers=True)
+        return
     control = settings.database_url
     app = create_app(lambda: Runtime.start(settings, control, settings.store_urls), settings.cors_origins)
     _exit_cleanly_on_signals()

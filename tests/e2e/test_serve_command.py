@@ -63,6 +63,33 @@ async def test_serve_with_a_configuration_and_a_registered_client(tmp_path: Path
     assert process.returncode == 0, stderr.decode()[-2000:]
 
 
+async def test_serve_in_several_processes(tmp_path: Path, demo_databases: Any) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        yaml.safe_dump({"database_url": demo_databases.control_dsn, "catalog_dir": str(DEMO_CATALOG_DIR), "store_urls": demo_databases.store_dsns}),
+        encoding="utf-8",
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", process)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            token = (await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-gab", "demo-gz-gab"))).json()["access_token"]
+            answers = await asyncio.gather(
+                *(
+                    http.post("/graphql", json={"query": '{ person(idNumber: "440106199001011235") { name } }'}, headers={"Authorization": f"Bearer {token}", "X-Duty": "gab.household"})
+                    for _ in range(20)
+                )
+            )
+        assert all(a.json()["data"] == {"person": {"name": "张伟"}} for a in answers)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.to_thread(process.communicate, None, 30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
 def test_serve_refuses_an_incomplete_configuration(tmp_path: Path) -> None:
     config = tmp_path / "gateway.yaml"
     config.write_text("database_url: postgresql://x@127.0.0.1:1/none\nstore_urls: {gz-gab: postgresql://x@127.0.0.1:1/none}\n", encoding="utf-8")
