@@ -29,6 +29,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 
 CONFIG_ENV = "GOVSHARE_BENCH_GATEWAY"
+WORKERS_ENV = "GOVSHARE_BENCH_WORKERS"
 PROFILE_ENV = "GOVSHARE_BENCH_PROFILE"
 TIMINGS_ENV = "GOVSHARE_BENCH_TIMINGS"
 
@@ -57,6 +58,22 @@ def main(argv: list[str] | None = None) -> None:
         store_database_prefix=config["store_database_prefix"],
         log_level="warning",
     )
+    workers = int(os.environ.get(WORKERS_ENV, "1"))
+    if workers > 1:
+        # several gateway processes, as `govshare serve --workers N` runs them
+        import tempfile
+
+        import yaml
+
+        from gateway.asgi import CONFIG_ENV as GATEWAY_CONFIG_ENV
+
+        document = {"database_url": config["control_dsn"], "store_urls": config["store_dsns"], "log_level": "warning", "ledger": settings.ledger, "store_pool_size": settings.store_pool_size}
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+            yaml.safe_dump(document, handle)
+        os.environ[GATEWAY_CONFIG_ENV] = handle.name
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        uvicorn.run("gateway.asgi:app_from_environment", factory=True, host=args.host, port=args.port, workers=workers, log_level="warning", access_log=False)
+        return
     app: Any = create_app(lambda: Runtime.start(settings, config["control_dsn"], config["store_dsns"]), settings.cors_origins)
     if os.environ.get(TIMINGS_ENV) == "1":
         from bench import timings

@@ -130,13 +130,21 @@ def _machine_busy() -> float | None:
 
 
 def _process_cpu(pid: int | None) -> float | None:
+    """CPU seconds of the gateway process and of its worker processes, if any."""
     if pid is None:
         return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, found = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+            found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
 
 
 async def drive(
@@ -446,7 +454,15 @@ def free_port() -> int:
 
 class GatewayProcess:
     def __init__(
-        self, settings: Settings, databases: Any, log_path: Path, profile: Path | None, timings: bool = False, ledger: bool | None = None, pool_size: int | None = None
+        self,
+        settings: Settings,
+        databases: Any,
+        log_path: Path,
+        profile: Path | None,
+        timings: bool = False,
+        ledger: bool | None = None,
+        pool_size: int | None = None,
+        workers: int = 1,
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -456,6 +472,7 @@ class GatewayProcess:
             env["GOVSHARE_LEDGER"] = "true" if ledger else "false"
         if pool_size is not None:
             env["GOVSHARE_STORE_POOL_SIZE"] = str(pool_size)
+        env["GOVSHARE_BENCH_WORKERS"] = str(workers)
         env.pop("GOVSHARE_BENCH_TIMINGS", None)
         if timings:
             env["GOVSHARE_BENCH_TIMINGS"] = "1"
@@ -535,7 +552,7 @@ async def obtain_token(base_url: str, agency: str, scope: str) -> str:
 # ---------------------------------------------------------------- report
 
 
-def machine_info(server_label: str, server_version: str, load: float, ledger: bool) -> list[str]:
+def machine_info(server_label: str, server_version: str, load: float, ledger: bool, workers: int = 1) -> list[str]:
     model = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -549,7 +566,7 @@ def machine_info(server_label: str, server_version: str, load: float, ledger: bo
     http_impl = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return [
         f"machine: {os.cpu_count()} logical cores ({affinity} usable) {model} · {platform.system()} {platform.release()} · Python {platform.python_version()} · load average before measuring {load:.2f}",
-        f"PostgreSQL {server_version} at {server_label} · gateway: uvicorn 1 worker, {loop} loop, {http_impl} HTTP · bench client: bench/http1.py HTTP/1.1 keep-alive, one connection per worker",
+        f"PostgreSQL {server_version} at {server_label} · gateway: uvicorn {workers} worker(s), {loop} loop, {http_impl} HTTP · bench client: bench/http1.py HTTP/1.1 keep-alive, one connection per worker",
         f"gateway settings: disclosure ledger {'on' if ledger else 'off'} (GOVSHARE_LEDGER), store pools of {POOL_SIZE} connections; direct reads: asyncpg pools of {POOL_SIZE} per database",
         "bench client, gateway and PostgreSQL share the same cores. CPU% columns are measured during the gateway runs, in % of one core:"
         " gw = the uvicorn process, bench = this process (the load generator), other = the rest of the machine (PostgreSQL, anything else running)",
@@ -651,7 +668,7 @@ async def run(args: argparse.Namespace) -> None:
         console.print(f"seeded {data.count():,} rows ({len(data.persons):,} persons, {len(data.entities):,} legal entities) in {time.monotonic() - started:.1f}s")
 
         with console.status("starting the gateway (uvicorn, separate process)"):
-            gateway = GatewayProcess(settings, databases, workdir / "gateway.log", Path(args.profile).resolve() if args.profile else None, args.timings)
+            gateway = GatewayProcess(settings, databases, workdir / "gateway.log", Path(args.profile).resolve() if args.profile else None, args.timings, workers=args.workers)
             await gateway.wait_ready()
             token = await obtain_token(gateway.base_url, CLIENT, DUTY)
         console.print(f"gateway pid {gateway.process.pid} at {gateway.base_url}; token for {CLIENT} / {DUTY}")
@@ -696,7 +713,7 @@ async def run(args: argparse.Namespace) -> None:
                         await close_pools(pools)
                 results.append((scenario, concurrency, gw, direct))
                 progress.advance(task)
-        report(results, machine_info(label, server_version, load_before, Settings.from_environ(os.environ).ledger))
+        report(results, machine_info(label, server_version, load_before, Settings.from_environ(os.environ).ledger, args.workers))
         if stage_times:
             report_timings(stage_times)
         if args.ledger_compare and Settings.from_environ(os.environ).ledger:
@@ -774,6 +791,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timings", action="store_true", help="also time stages inside the gateway (auth, execute, fetch, ledger) and print where a request's time goes")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile and write its stats to FILE (slows it down)")
     parser.add_argument("--no-ledger-compare", dest="ledger_compare", action="store_false", help="skip the second gateway without the disclosure ledger")
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes, as `govshare serve --workers N` (default 1)")
     args = parser.parse_args(argv)
     if args.persons < 100 or args.entities < 1:
         parser.error("--persons must be at least 100 and --entities at least 1")
