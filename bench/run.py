@@ -756,7 +756,7 @@ async def compare_ledger(args: argparse.Namespace, settings: Settings, databases
         for scenario, concurrency, _, _ in results:
             if scenario.key == "floor" or concurrency == 1:
                 continue
-            totals = {True: [0, 0.0], False: [0, 0.0]}
+            totals = {True: [0, 0.0, 0.0, 0.0], False: [0, 0.0, 0.0, 0.0]}
             for _ in range(3):
                 for ledger, gateway in ((True, on), (False, off)):
                     headers = {"Authorization": f"Bearer {await obtain_token(gateway.base_url, CLIENT, DUTY)}", "X-Duty": DUTY}
@@ -764,16 +764,22 @@ async def compare_ledger(args: argparse.Namespace, settings: Settings, databases
                     measured = await drive(concurrency, twin.gateway, 0.5, args.duration / 3, gateway.process.pid)
                     totals[ledger][0] += len(measured.latencies)
                     totals[ledger][1] += measured.window
-            rows.append((scenario.title, concurrency, totals[True][0] / totals[True][1], totals[False][0] / totals[False][1]))
+                    totals[ledger][2] += (measured.cpu_gateway or 0.0) * measured.window
+                    totals[ledger][3] += (measured.cpu_other or 0.0) * measured.window
+            on_t, off_t = totals[True], totals[False]
+            rows.append((scenario.title, concurrency, on_t[0] / on_t[1], off_t[0] / off_t[1], on_t[2] / on_t[1], off_t[2] / off_t[1], on_t[3] / on_t[1], off_t[3] / off_t[1]))
     finally:
         on.stop()
         off.stop()
     table = Table(title="disclosure ledger: throughput on against off, alternating rounds (issue 4 target: on >= 0.9x off)")
-    for column in ("scenario", "conc", "ledger on req/s", "ledger off req/s", "on / off"):
+    for column in ("scenario", "conc", "ledger on req/s", "ledger off req/s", "on / off", "gw CPU% on/off", "other CPU% on/off"):
         table.add_column(column, justify="right" if column != "scenario" else "left")
-    for title, concurrency, on_rate, off_rate in rows:
+    for title, concurrency, on_rate, off_rate, gw_on, gw_off, other_on, other_off in rows:
         ratio = on_rate / off_rate if off_rate else float("nan")
-        table.add_row(title, str(concurrency), f"{on_rate:.0f}", f"{off_rate:.0f}", f"{ratio:.2f}x {'PASS' if ratio >= 0.9 else 'MISS'}")
+        table.add_row(
+            title, str(concurrency), f"{on_rate:.0f}", f"{off_rate:.0f}", f"{ratio:.2f}x {'PASS' if ratio >= 0.9 else 'MISS'}",
+            f"{gw_on:.0f} / {gw_off:.0f}", f"{other_on:.0f} / {other_off:.0f}",
+        )
     console.print(table)
 
 
