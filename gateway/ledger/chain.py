@@ -19,7 +19,7 @@ from gateway.ledger.events import DisclosureEvent, format_time
 
 __all__ = [
     "COLUMNS", "GENESIS_HASH", "SELECT_COLUMNS", "EncodedEvent", "LedgerRecord", "canonical_json", "chain_hash",
-    "encode_event", "link", "record_from_row", "record_row", "row_json",
+    "encode_event", "link", "record_from_row", "row_json",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -42,17 +42,16 @@ def canonical_json(value: Any) -> str:
 
 @dataclass(frozen=True)
 class EncodedEvent:
-    """An event's canonical JSON split around the place where `"seq":n` goes.
+    """An event's canonical JSON (`row_json`, with seq 0) split around where `"seq":n` goes.
 
-    Encoding happens before the writer takes the ledger lock, so that under the lock only
-    string joins and sha256 remain; `items_json` is the text stored in the jsonb column.
+    Encoding happens on the request's side, so that the append statement only joins strings
+    and hashes them under the ledger lock (migration 0008_ledger_append.sql).
     """
 
     event: DisclosureEvent
     before_seq: str
     after_seq: str
-    items_json: str
-    row_json: str = ""
+    row_json: str
 
     def canonical(self, seq: int) -> str:
         return f"{self.before_seq}{seq}{self.after_seq}"
@@ -64,7 +63,7 @@ def encode_event(event: DisclosureEvent) -> EncodedEvent:
     # Keys after "seq" (source, subjects, time) hold no objects, so the last mark is the top-level one.
     text = canonical_json(body)
     head, mark, tail = text.rpartition(_SEQ_MARK)
-    return EncodedEvent(event, head + mark[:-1], tail, canonical_json(body["items"]), text)
+    return EncodedEvent(event, head + mark[:-1], tail, text)
 
 
 def link(prev_hash: str, canonical: str) -> str:
@@ -90,18 +89,6 @@ class LedgerRecord:
     def to_json(self) -> dict[str, Any]:
         """What sinks receive: the event's fields plus seq, prev_hash and hash."""
         return {**self.event.to_json(), "seq": self.seq, "prev_hash": self.prev_hash, "hash": self.hash}
-
-
-def record_row(record: LedgerRecord, items_json: str | None = None) -> tuple[Any, ...]:
-    """The record as a row of `disclosure_events`, in `COLUMNS` order."""
-    e = record.event
-    if items_json is None:
-        items_json = canonical_json([i.to_json() for i in e.items])
-    return (
-        record.seq, e.time, e.request_id, e.receipt_id, e.agency, e.client, e.duty, e.case_id,
-        e.on_behalf_of, e.operation_name, e.operation_hash, items_json, e.subjects, e.providers, e.row_count,
-        e.latency_ms, e.outcome, e.source, record.prev_hash, record.hash,
-    )
 
 
 def row_json(row: Mapping[str, Any]) -> dict[str, Any]:
