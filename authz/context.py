@@ -27,12 +27,6 @@ class RequestContext:
     today: date
     on_behalf_of: tuple[Recipient, ...] = ()
 
-    @property
-    def chain(self) -> tuple[Recipient, ...]:
-        if self.duty is None:
-            return self.on_behalf_of
-        return (Recipient(self.agency, self.duty), *self.on_behalf_of)
-
 
 def parse_on_behalf_of(header: str) -> tuple[Recipient, ...]:
     """`agency:duty[, agency:duty ...]`; raises ValueError naming the malformed entry."""

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-__all__ = ["DatabaseServer", "EmbeddedServer", "select_server", "local_server_reachable", "quote_ident"]
+__all__ = ["DatabaseServer", "local_server_reachable", "quote_ident", "select_server", "start_embedded"]
 
 
 def quote_ident(name: str) -> str:
@@ -74,10 +73,6 @@ class DatabaseServer:
             self.embedded = None
 
 
-class EmbeddedServer(DatabaseServer):
-    pass
-
-
 def local_server_reachable(host: str = "127.0.0.1", port: int = 5432, timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -92,7 +87,7 @@ def start_embedded(data_dir: Path) -> DatabaseServer:
     pgdata = data_dir / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    return EmbeddedServer(url=server.get_uri(), embedded=server)
+    return DatabaseServer(url=server.get_uri(), embedded=server)
 
 
 def select_server(database_url: str | None, data_dir: Path) -> DatabaseServer:
@@ -100,15 +95,3 @@ def select_server(database_url: str | None, data_dir: Path) -> DatabaseServer:
     if database_url:
         return DatabaseServer(url=database_url)
     return start_embedded(data_dir)
-
-
-async def wait_until_ready(dsn: str, attempts: int = 50) -> None:
-    for _ in range(attempts):
-        try:
-            conn = await asyncpg.connect(dsn, timeout=2)
-        except (OSError, asyncpg.PostgresError):
-            await asyncio.sleep(0.1)
-            continue
-        await conn.close()
-        return
-    raise ConnectionError("the PostgreSQL server did not become ready")

@@ -51,7 +51,6 @@ class Settings:
     store_urls: Mapping[str, str] = field(default_factory=dict)
     control_database: str = "govshare"
     store_database_prefix: str = "govshare_"
-    clients_file: Path | None = None
     log_level: str = "info"
     ledger: bool = True
     audit_jsonl: str | None = None
@@ -111,7 +110,7 @@ class Settings:
             raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         base = path.parent
         converted: dict[str, Any] = dict(document)
-        for key in ("data_dir", "catalog_dir", "clients_file"):
+        for key in ("data_dir", "catalog_dir"):
             if key in converted and converted[key] is not None:
                 converted[key] = (base / str(converted[key])).resolve()
         if "cors_origins" in converted:

@@ -64,9 +64,6 @@ class ConsentStore:
             revision = await conn.fetchval("SELECT coalesce(max(revision), 0) FROM onward_consents")
         return tuple(_record(r).consent for r in rows), int(revision)
 
-    async def listing(self, origin_provider_items: list[str] | None = None) -> list[ConsentRecord]:
-        rows = await self.pool.fetch(
-            "SELECT * FROM onward_consents WHERE $1::text[] IS NULL OR origin_item = ANY($1) ORDER BY id",
-            origin_provider_items,
-        )
+    async def listing(self) -> list[ConsentRecord]:
+        rows = await self.pool.fetch("SELECT * FROM onward_consents ORDER BY id")
         return [_record(r) for r in rows]
