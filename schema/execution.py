@@ -7,7 +7,7 @@ answers with hundreds of fields, such as `persons` with 100 ids.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from graphql import GraphQLError, GraphQLObjectType, GraphQLOutputType, is_leaf_type, is_list_type, is_non_null_type, is_object_type
@@ -59,6 +59,32 @@ class RecordExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 self.handle_field_error(error, field_type, details, path.add_key(response_key, parent_type.name))
                 result[response_key] = None
         return result
+
+    def complete_iterable_value(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: Any,
+        path: Path,
+        items: Iterable[Any],
+        position_context: Any,
+    ) -> Any:
+        # a root list of records (`persons`): each item completed directly, without the
+        # per-item awaitable checks and object-completion layers of the generic path
+        if (
+            type(items) is not list
+            or not all(type(item) is Record or item is None or isinstance(item, GraphQLError) for item in items)
+            or self.get_stream_usage(field_details_list, path) is not None
+        ):
+            return super().complete_iterable_value(item_type, field_details_list, info, path, items, position_context)
+        completed = []
+        for index, item in enumerate(items):
+            try:
+                completed.append(self._complete(item_type, field_details_list, path, index, None, item))
+            except Exception as error:  # noqa: BLE001 - the item is null, the error reported (or raised on for a non-null item)
+                self.handle_field_error(error, item_type, field_details_list, path.add_key(index, None))
+                completed.append(None)
+        return completed
 
     def _complete(self, field_type: GraphQLOutputType, details: Any, parent: Path, key: str | int, typename: str | None, value: Any) -> Any:
         # the field's own path is built only where it is needed: below it, or for an error

@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from gateway.ledger.chain import EncodedEvent, LedgerRecord, encode_event
 from gateway.ledger.checkpoints import Checkpoint, CheckpointSigner, write_checkpoint
-from gateway.ledger.events import DisclosureEvent, subject_hash
+from gateway.ledger.events import DisclosureEvent, SubjectHasher
 from gateway.ledger.sinks import AuditSink, SinkFanout, SinkStats
 
 __all__ = ["LEDGER_LOCK", "LedgerUnavailable", "LedgerWriter", "WriterStats"]
@@ -88,11 +88,10 @@ class LedgerWriter:
         checkpoint_every: int | None = 1000,
         checkpoint_interval: float | None = 60.0,
     ) -> None:
-        subject_hash(hmac_key, "")  # refuses a short key now rather than at the first request
+        self._subject_hash = SubjectHasher(hmac_key)  # refuses a short key now rather than at the first request
         if max_delay < 0 or max_batch < 1 or write_timeout <= 0 or max_pending < max_batch:
             raise ValueError("max_delay must be >= 0, max_batch >= 1, write_timeout > 0, max_pending >= max_batch")
         self._pool = pool
-        self._hmac_key = hmac_key
         self._max_delay = max_delay
         self._max_batch = max_batch
         self._write_timeout = write_timeout
@@ -115,7 +114,7 @@ class LedgerWriter:
 
     def subject_hash(self, identifier: str) -> str:
         """The keyed hash under which `identifier` appears in events' `subjects`."""
-        return subject_hash(self._hmac_key, identifier)
+        return self._subject_hash(identifier)
 
     @property
     def stats(self) -> WriterStats:

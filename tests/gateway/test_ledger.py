@@ -204,10 +204,15 @@ async def test_subject_hashes_hide_identifiers(ledger_db: LedgerDatabase, writer
     assert hashed != subject_hash(b"another-ledger-key-0123456789abc", identifier)
     with pytest.raises(ValueError, match="keyed hashes"):
         make_event(1, subjects=(identifier,))
+    other = subject_hash(KEY, "440106199001010028")
+    for bad in ((hashed, identifier), (hashed + other,), (hashed[:63],), (hashed.upper(),), (f"{hashed}\n",), (hashed, "")):
+        with pytest.raises(ValueError, match="keyed hashes"):
+            make_event(1, subjects=bad)
+    assert make_event(1, subjects=(hashed, other)).subjects == (hashed, other)
     with pytest.raises(ValueError, match="at least 16 bytes"):
         subject_hash(b"short", identifier)
     writer = await writer_factory()
-    assert writer.subject_hash(identifier) == hashed
+    assert writer.subject_hash(identifier) == writer.subject_hash(f" {identifier.lower()}") == hashed
     await writer.append(make_event(1, subjects=(hashed,)))
     dumped = await ledger_db.pool.fetchval("SELECT string_agg(d::text, ' ') FROM disclosure_events d")
     assert hashed in dumped and identifier not in dumped and identifier[:14] not in dumped
