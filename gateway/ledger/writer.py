@@ -30,6 +30,7 @@ LEDGER_LOCK = 724102
 """Advisory lock key that serialises appends to the chain (724101 is the migration lock)."""
 
 _APPEND_SQL = "SELECT seq, prev_hash, hash FROM ledger_append($1::jsonb, $2::text[], $3::text[])"
+_SUBJECTS_INDEX_UPKEEP_SQL = "SELECT gin_clean_pending_list('disclosure_events_subjects'::regclass)"
 
 log = logging.getLogger("govshare.ledger")
 
@@ -53,6 +54,7 @@ class WriterStats:
     failed_batches: int
     largest_batch: int
     checkpoints: int
+    index_upkeeps: int
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ class LedgerWriter:
     beyond `max_pending` waiting events `append` refuses at once.
     With `checkpoint_signer`, a signed checkpoint of the head is written every
     `checkpoint_every` events and every `checkpoint_interval` seconds when the head moved.
+
+    New subject hashes enter the subjects index through its pending list (cheap appends);
+    after every `index_upkeep_every` of them, a background task moves the list into the
+    index, so that no append has to do it (migration 0009 explains why).
     """
 
     def __init__(
@@ -87,10 +93,13 @@ class LedgerWriter:
         checkpoint_signer: CheckpointSigner | None = None,
         checkpoint_every: int | None = 1000,
         checkpoint_interval: float | None = 60.0,
+        index_upkeep_every: int | None = 20_000,
     ) -> None:
         self._subject_hash = SubjectHasher(hmac_key)  # refuses a short key now rather than at the first request
         if max_delay < 0 or max_batch < 1 or write_timeout <= 0 or max_pending < max_batch:
             raise ValueError("max_delay must be >= 0, max_batch >= 1, write_timeout > 0, max_pending >= max_batch")
+        if index_upkeep_every is not None and index_upkeep_every < 1:
+            raise ValueError("index_upkeep_every must be >= 1 (or None to leave the index to PostgreSQL)")
         self._pool = pool
         self._max_delay = max_delay
         self._max_batch = max_batch
@@ -106,11 +115,15 @@ class LedgerWriter:
         self._wakeup = asyncio.Event()
         self._checkpoint_due = asyncio.Event()
         self._since_checkpoint = 0
+        self._index_upkeep_every = index_upkeep_every
+        self._since_upkeep = 0
+        self._upkeep_due = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
+        self._upkeep_task: asyncio.Task[None] | None = None
         self._running = False
         self._events = self._batches = self._failed_events = self._failed_batches = 0
-        self._largest_batch = self._checkpoints = 0
+        self._largest_batch = self._checkpoints = self._upkeeps = 0
 
     def subject_hash(self, identifier: str) -> str:
         """The keyed hash under which `identifier` appears in events' `subjects`."""
@@ -120,7 +133,7 @@ class LedgerWriter:
     def stats(self) -> WriterStats:
         return WriterStats(
             self._events, self._batches, self._failed_events, self._failed_batches, self._largest_batch,
-            self._checkpoints,
+            self._checkpoints, self._upkeeps,
         )
 
     def sink_stats(self) -> list[SinkStats]:
@@ -136,6 +149,8 @@ class LedgerWriter:
         periodic = self._checkpoint_every is not None or self._checkpoint_interval is not None
         if self._signer is not None and periodic:
             self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="govshare-ledger-checkpoints")
+        if self._index_upkeep_every is not None:
+            self._upkeep_task = asyncio.create_task(self._upkeep_loop(), name="govshare-ledger-index-upkeep")
 
     async def close(self, sink_timeout: float = 5.0) -> None:
         """Refuses new events, commits those already appended, checkpoints the head, drains the sinks."""
@@ -146,6 +161,11 @@ class LedgerWriter:
         if self._task is not None:
             await asyncio.wait([self._task])
             self._task = None
+        if self._upkeep_task is not None:
+            self._upkeep_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep_task
+            self._upkeep_task = None
         if self._checkpoint_task is not None:
             self._checkpoint_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -254,6 +274,10 @@ class LedgerWriter:
         self._since_checkpoint += len(records)
         if self._checkpoint_every is not None and self._since_checkpoint >= self._checkpoint_every:
             self._checkpoint_due.set()
+        if self._index_upkeep_every is not None:
+            self._since_upkeep += sum(len(w.encoded.event.subjects) for w in batch)
+            if self._since_upkeep >= self._index_upkeep_every:
+                self._upkeep_due.set()
 
     async def _commit(self, encoded: list[EncodedEvent]) -> list[LedgerRecord]:
         # one statement: the loop that runs the writer also serves requests, and every round
@@ -262,6 +286,20 @@ class LedgerWriter:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(_APPEND_SQL, events, [item.before_seq for item in encoded], [item.after_seq for item in encoded])
         return [LedgerRecord(row["seq"], row["prev_hash"], row["hash"], item.event) for row, item in zip(rows, encoded, strict=True)]
+
+    async def _upkeep_loop(self) -> None:
+        while True:
+            await self._upkeep_due.wait()
+            self._upkeep_due.clear()
+            self._since_upkeep = 0
+            try:
+                async with self._pool.acquire() as conn:
+                    await conn.fetchval(_SUBJECTS_INDEX_UPKEEP_SQL)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # appends go on regardless: PostgreSQL then cleans the list up itself, in an append
+                log.warning("ledger subjects index upkeep failed: %s: %s", type(exc).__name__, exc)
+            else:
+                self._upkeeps += 1
 
     async def _checkpoint_loop(self) -> None:
         while True:

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from gateway.database import DatabaseServer
-from gateway.ledger import LedgerUnavailable, LedgerWriter, jws_signer, jws_verifier, verify_ledger
+from gateway.ledger import LedgerUnavailable, LedgerWriter, disclosures, jws_signer, jws_verifier, subject_hash, verify_ledger
 from gateway.migrate import migrate
 from tests.gateway.test_ledger_helpers import (
     KEY, LedgerDatabase, ledger_db, make_event, new_signing_key, writer_factory,
@@ -230,3 +230,33 @@ async def test_checkpoints_by_time(ledger_db: LedgerDatabase, writer_factory: An
     await asyncio.sleep(0.3)
     assert writer.stats.checkpoints == 2
     assert (await verified(ledger_db, key)).checkpoints_checked == 2
+
+
+async def test_subjects_index_pending_list_is_moved_in_the_background(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    clean = "SELECT gin_clean_pending_list('disclosure_events_subjects'::regclass)"
+    options = await ledger_db.pool.fetchval("SELECT reloptions FROM pg_class WHERE relname = 'disclosure_events_subjects'")
+    assert "gin_pending_list_limit=32768" in options
+
+    def many_subjects(n: int) -> Any:
+        return make_event(n, subjects=tuple(sorted(subject_hash(KEY, f"4401061990{n:04d}{s:04d}") for s in range(50))))
+
+    # without upkeep the new subjects wait in the pending list
+    left_alone = await writer_factory(index_upkeep_every=None)
+    for n in range(4):
+        await left_alone.append(many_subjects(n))
+    assert await ledger_db.pool.fetchval(clean) > 0
+    assert left_alone.stats.index_upkeeps == 0
+
+    writer = await writer_factory(index_upkeep_every=120)
+    for n in range(4, 10):  # 300 subjects: two upkeeps are due
+        await writer.append(many_subjects(n))
+    for _ in range(200):
+        if writer.stats.index_upkeeps >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.stats.index_upkeeps >= 2
+    assert await ledger_db.pool.fetchval(clean) == 0  # nothing was left for this call to move
+    found = await disclosures(ledger_db.pool, subject_hash(KEY, "440106199000070003"))
+    assert [d.seq for d in found] == [8]
+    with pytest.raises(ValueError, match="index_upkeep_every"):
+        LedgerWriter(ledger_db.pool, hmac_key=KEY, index_upkeep_every=0)
