@@ -59,7 +59,7 @@ DUTY = "zj.housing-security"
 TARGET_RATIO = 3.0
 TARGET_RPS = 150.0
 # the gateway's connections per agency store; the direct reads get pools of the same size
-POOL_SIZE = int(getattr(Settings.from_environ(os.environ), "store_pool_size", 10))
+POOL_SIZE = Settings.from_environ(os.environ).store_pool_size
 
 PERSON_FIELDS = "name maritalStatus socialInsurance { status contributionMonths } housingSecurity { status }"
 PERSON_QUERY = f"query Person($id: ResidentIdNumber!) {{ person(idNumber: $id) {{ {PERSON_FIELDS} }} }}"
@@ -381,13 +381,13 @@ async def close_pools(pools: dict[str, asyncpg.Pool]) -> None:
     pools.clear()
 
 
-async def check_connection_budget(pool: asyncpg.Pool, concurrencies: list[int]) -> None:
-    """The gateway keeps up to 10 connections per agency store; warn when the server may run out."""
+async def check_connection_budget(pool: asyncpg.Pool, concurrencies: list[int], workers: int = 1) -> None:
+    """Each gateway process keeps up to POOL_SIZE connections per agency store; warn when the server may run out."""
     row = await pool.fetchrow(
         "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int AS usable,"
         " (SELECT count(*) FROM pg_stat_activity) AS used"
     )
-    need = 4 * POOL_SIZE + 4 * min(POOL_SIZE, max(concurrencies)) + 15  # gateway pools + direct pools + control and slack
+    need = workers * 5 * POOL_SIZE + 4 * min(POOL_SIZE, max(concurrencies)) + 15  # gateway pools (4 stores + control) + direct pools + slack
     if row["usable"] - row["used"] < need:
         console.print(
             f"[yellow]warning: the server has {row['usable'] - row['used']} free connections of {row['usable']}; "
@@ -675,7 +675,7 @@ async def run(args: argparse.Namespace) -> None:
 
         await open_pools(pools, databases.store_dsns, ("gz-gab", "gz-mzj", "gz-rsj", "gz-zfcxjsj", "gz-scjgj"), 2)
         server_version = await pools["gz-gab"].fetchval("SHOW server_version")
-        await check_connection_budget(pools["gz-gab"], concurrencies)
+        await check_connection_budget(pools["gz-gab"], concurrencies, args.workers)
         problems = await verify_answers(gateway.base_url, token, pools, data)
         await close_pools(pools)
         for problem in problems:

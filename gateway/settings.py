@@ -44,7 +44,9 @@ class Settings:
     audience: str = "urn:govshare:api"
     token_lifetime: int = 900
     provider_timeout: float = 5.0
-    store_pool_size: int = 10
+    # per gateway process and store: more concurrent statements than a few per core of the
+    # store's server only queue there, and on a shared machine take CPU from the gateway
+    store_pool_size: int = 5
     cors_origins: tuple[str, ...] = ()
     trusted_jwks: str | None = None
     trusted_issuer: str | None = None
