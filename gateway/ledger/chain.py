@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from gateway.ledger.events import DisclosureEvent, format_time
 
 __all__ = [
@@ -57,11 +59,24 @@ class EncodedEvent:
         return f"{self.before_seq}{seq}{self.after_seq}"
 
 
+def _event_json(body: dict[str, Any], latency_ms: float) -> str:
+    # orjson writes what canonical_json writes for an event's values (strings, whole numbers,
+    # null, booleans, and latency_ms, a finite float rounded to 3 decimals), several times
+    # faster; the encoders differ only on floats below 1e-4 (2.5e-05 against 0.000025),
+    # which a rounded latency is not, unless it is 0
+    if latency_ms == 0 or latency_ms >= 1e-3:
+        try:
+            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        except TypeError:
+            pass
+    return canonical_json(body)
+
+
 def encode_event(event: DisclosureEvent) -> EncodedEvent:
     body = event.to_json()
     body["seq"] = 0
     # Keys after "seq" (source, subjects, time) hold no objects, so the last mark is the top-level one.
-    text = canonical_json(body)
+    text = _event_json(body, event.latency_ms)
     head, mark, tail = text.rpartition(_SEQ_MARK)
     return EncodedEvent(event, head + mark[:-1], tail, text)
 

@@ -11,12 +11,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.ledger import (
     GENESIS_HASH, CheckpointSigner, DisclosureEvent, LedgerRecord, LedgerWriter, checkpoint_payload, chain_hash,
     jws_signer, jws_verifier, subject_hash, verify_ledger,
 )
-from gateway.ledger.chain import record_from_row
+from gateway.ledger.chain import _event_json, canonical_json, encode_event, record_from_row
 from tests.gateway.test_ledger_helpers import (
     KEY, LedgerDatabase, behind_the_trigger, ledger_db, make_event, new_signing_key, writer_factory,
 )
@@ -231,3 +233,22 @@ def test_event_model_is_strict_and_canonical() -> None:
     with pytest.raises(ValueError, match="operation_hash"):
         make_event(1, operation_hash="query { x }")
     assert make_event(1, latency_ms=2.00049).latency_ms == 2.0
+
+
+@settings(max_examples=300, deadline=None, derandomize=bool(__import__("os").environ.get("CI")))
+@given(
+    text=st.text(min_size=0, max_size=40),
+    latency=st.one_of(st.floats(min_value=0, max_value=1e20, allow_nan=False, allow_infinity=False), st.integers(0, 10**6)),
+    rows=st.integers(0, 2**62),
+)
+def test_event_encoding_is_the_canonical_json(text: str, latency: float, rows: int) -> None:
+    # the fast encoder of appended events must write exactly what verification recomputes
+    event = make_event(1, operation_name=text or None, case_id=text, duty=text, latency_ms=latency, row_count=rows)
+    body = {**event.to_json(), "seq": 0}
+    assert encode_event(event).row_json == canonical_json(body) == json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert encode_event(event).canonical(7) == canonical_json({**body, "seq": 7})
+
+
+def test_floats_the_fast_encoder_writes_otherwise_go_to_canonical_json() -> None:
+    for latency in (2.5e-05, 1e-4, 0.0009):
+        assert _event_json({"latency_ms": latency}, latency) == canonical_json({"latency_ms": latency})
