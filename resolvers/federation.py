@@ -25,7 +25,7 @@ class DivisionSource:
     key_slice: tuple[int, int] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class SubjectRecord:
     key: str
     values: dict[str, Any] = field(default_factory=dict)
