@@ -32,9 +32,13 @@ def subject_hash(key: bytes, identifier: str) -> str:
     The identifier is stripped and upper-cased first, so a lowercase check character `x`
     hashes like the `X` that schema.identifiers returns.
     """
+    _check_key(key)
+    return hmac.new(key, identifier.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _check_key(key: bytes) -> None:
     if len(key) < 16:
         raise ValueError("the ledger's subject key must be at least 16 bytes")
-    return hmac.new(key, identifier.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 class SubjectHasher:
@@ -47,7 +51,7 @@ class SubjectHasher:
     __slots__ = ("_keyed",)
 
     def __init__(self, key: bytes) -> None:
-        subject_hash(key, "")  # refuses a short key here rather than at the first request
+        _check_key(key)
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def __call__(self, identifier: str) -> str:
