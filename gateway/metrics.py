@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from schema.context import RequestState
@@ -18,18 +20,37 @@ DENIALS = Counter("govshare_denials_total", "Denied fields and requests by agenc
 UNAVAILABLE = Counter("govshare_provider_unavailable_total", "Requests that found a provider unavailable", ["provider"])
 
 
+UNGRANTED_DUTY = "(not granted)"
+"""The duty label of operations under a duty the client was not granted: the header is the
+client's to write, and each distinct label value would be a new series kept for good."""
+
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    # `labels()` validates and locks on every call; a labelled child never changes
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def observe(state: RequestState, outcome: str, seconds: float) -> None:
     agency = state.principal.agency
-    REQUESTS.labels(agency, state.policy.duty or "", outcome).inc()
-    LATENCY.labels(agency).observe(seconds)
+    duty = state.policy.duty or ""
+    if duty and duty not in state.policy.granted_duties:
+        duty = UNGRANTED_DUTY
+    _child(REQUESTS, agency, duty, outcome).inc()
+    _child(LATENCY, agency).observe(seconds)
     for entry in state.served.values():
-        SERVED.labels(agency, entry.provider, entry.item).inc()
+        _child(SERVED, agency, entry.provider, entry.item).inc()
     if state.subjects:
-        SUBJECTS.labels(agency).inc(len(state.subjects))
+        _child(SUBJECTS, agency).inc(len(state.subjects))
     for decision in state.denied:
-        DENIALS.labels(agency, str(decision.code)).inc()
+        _child(DENIALS, agency, str(decision.code)).inc()
     for provider in set(state.unavailable.values()):
-        UNAVAILABLE.labels(provider).inc()
+        _child(UNAVAILABLE, provider).inc()
 
 
 def render() -> bytes:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -24,6 +24,7 @@ from schema.errors import coded_error
 from schema.evidence import evidence_fields, sealed_containers
 from schema.execution import RecordExecutionContext
 from schema.identifiers import IDENTIFIER_SCALAR_MAP, OrganizationCode, ResidentIdNumber, UnifiedSocialCreditCode
+from schema.operations import OperationCache, PreparedOperations
 from schema.spec import EntitySpec, FieldSpec, SchemaSpec
 from schema.subjects import load_subjects
 from schema.workflows import workflow_fields
@@ -191,6 +192,12 @@ class GatewayMaskErrors(MaskErrors):
             extensions={"code": str(Code.INTERNAL)},
         )
 
+    def _process_result(self, result: object) -> None:
+        # the base class asks isinstance() of a runtime-checkable protocol, on every request
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
 
 def _should_mask(error: GraphQLError) -> bool:
     return not (error.extensions and "code" in error.extensions)
@@ -218,14 +225,14 @@ def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry
     query_fields.update(workflow_queries)
     query = _object_type("Query", "The unified schema of the government information sharing gateway.", query_fields)
     mutation = _object_type("Mutation", "Consents and workflows of the sharing platform.", {**consent_mutations(), **change_mutations, **workflow_mutations})
+    prepared = PreparedOperations(maxsize=512)
     return strawberry.Schema(
         query=query,
         mutation=mutation,
         config=StrawberryConfig(scalar_map=IDENTIFIER_SCALAR_MAP, auto_camel_case=True),
         execution_context_class=RecordExecutionContext,
         extensions=[
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
+            lambda: OperationCache(prepared),
             lambda: GatewayMaskErrors(should_mask_error=_should_mask),
             *(extensions or []),
         ],

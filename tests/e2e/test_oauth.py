@@ -88,6 +88,21 @@ async def test_metrics_count_operations_per_agency(client: httpx.AsyncClient, ag
     assert value(after, served) == value(before, served) + 1
 
 
+async def test_metrics_do_not_take_label_values_from_the_duty_header(client: httpx.AsyncClient, agent: Any) -> None:
+    def value(text: str, series: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(series))
+
+    before = (await client.get("/metrics")).text
+    invented = [f"made-up-duty-{n}" for n in range(3)]
+    for duty in invented:
+        response = await agent("gz-rsj").query('{ person(idNumber: "440106199001011235") { name } }', duty=duty)
+        assert response.status_code == 403
+    after = (await client.get("/metrics")).text
+    assert not any(duty in after for duty in invented)
+    refused = 'govshare_requests_total{agency="gz-rsj",duty="(not granted)",outcome="refused"}'
+    assert value(after, refused) == value(before, refused) + 3
+
+
 async def test_cors_for_dashboards(demo_settings: Any, demo_databases: Any) -> None:
     from gateway.app import create_app
     from gateway.runtime import Runtime

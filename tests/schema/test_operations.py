@@ -1,0 +1,74 @@
+"""Prepared operations: parsed and validated once per query text, bounded, errors never cached."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import strawberry
+from graphql import GraphQLError
+
+from schema.operations import OperationCache, PreparedOperations
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def hello(self, name: str = "world") -> str:
+        return f"hello {name}"
+
+
+def _schema(prepared: PreparedOperations) -> strawberry.Schema:
+    return strawberry.Schema(query=Query, extensions=[lambda: OperationCache(prepared)])
+
+
+def test_a_text_is_parsed_once_and_its_document_reused() -> None:
+    prepared = PreparedOperations(maxsize=4)
+    first = prepared.document("{ hello }")
+    again = prepared.document("{ hello }")
+    assert first is again
+    assert (prepared.misses, prepared.hits) == (1, 1)
+    assert prepared.document("{ hello(name: \"x\") }") is not first
+
+
+def test_the_cache_is_bounded_least_recently_used_first() -> None:
+    prepared = PreparedOperations(maxsize=2)
+    a = prepared.document("{ a: hello }")
+    prepared.document("{ b: hello }")
+    prepared.document("{ a: hello }")  # a is now the most recent
+    prepared.document("{ c: hello }")  # evicts b
+    assert prepared.document("{ a: hello }") is a
+    misses = prepared.misses
+    prepared.document("{ b: hello }")
+    assert prepared.misses == misses + 1
+
+
+def test_syntax_errors_are_raised_every_time_and_not_kept() -> None:
+    prepared = PreparedOperations(maxsize=2)
+    for _ in range(2):
+        with pytest.raises(GraphQLError, match="Syntax Error"):
+            prepared.document("{ hello ")
+    assert prepared.misses == 2 and prepared.hits == 0
+
+
+def test_invalid_max_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="maxsize"):
+        PreparedOperations(maxsize=0)
+
+
+def test_through_a_schema_valid_and_invalid_operations_answer_as_without_the_cache() -> None:
+    prepared = PreparedOperations()
+    cached, plain = _schema(prepared), strawberry.Schema(query=Query)
+
+    async def both(query: str) -> list[tuple[object, list[str]]]:
+        answers = []
+        for schema in (cached, plain, cached):
+            result = await schema.execute(query, variable_values={"n": "ann"})
+            answers.append((result.data, [e.message for e in result.errors or []]))
+        return answers
+
+    for query in ("query Q($n: String!) { hello(name: $n) }", "{ hello nope }", "{ hello(name: 1) }", "{ hello "):
+        first, reference, repeated = asyncio.run(both(query))
+        assert first == reference == repeated, query
+    assert asyncio.run(both("{ hello nope }"))[0][1] == ["Cannot query field 'nope' on type 'Query'."]
+    assert prepared.hits > 0
