@@ -260,3 +260,24 @@ async def test_subjects_index_pending_list_is_moved_in_the_background(ledger_db:
     assert [d.seq for d in found] == [8]
     with pytest.raises(ValueError, match="index_upkeep_every"):
         LedgerWriter(ledger_db.pool, hmac_key=KEY, index_upkeep_every=0)
+
+
+async def test_subject_lists_are_stored_uncompressed_and_read_back_whole(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    # keyed hashes do not compress: the column is not offered to the compressor (migration 0010)
+    storage = await ledger_db.pool.fetchval(
+        "SELECT attstorage::text FROM pg_attribute WHERE attrelid = 'disclosure_events'::regclass AND attname = 'subjects'"
+    )
+    assert storage == "e"
+    writer = await writer_factory()
+    sizes = (1, 100, 1000)  # in the row, in the row up to a page, and out of line beyond it
+    events = [
+        make_event(n, subjects=tuple(sorted(subject_hash(KEY, f"44010619900101{n}{s:05d}") for s in range(size))))
+        for n, size in enumerate(sizes)
+    ]
+    for event in events:
+        await writer.append(event)
+    rows = await ledger_db.pool.fetch("SELECT subjects FROM disclosure_events ORDER BY seq")
+    assert [tuple(r["subjects"]) for r in rows] == [e.subjects for e in events]
+    assert (await verified(ledger_db)).events_checked == len(sizes)
+    found = await disclosures(ledger_db.pool, events[2].subjects[-1])
+    assert [d.seq for d in found] == [3]
