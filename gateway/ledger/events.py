@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -60,8 +61,9 @@ class SubjectHasher:
         return mac.hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def operation_hash(query: str) -> str:
-    """sha256 of the GraphQL query text, hex."""
+    """sha256 of the GraphQL query text, hex (agency systems send the same few texts again and again)."""
     return hashlib.sha256(query.encode("utf-8")).hexdigest()
 
 
