@@ -747,11 +747,11 @@ async def compare_ledger(args: argparse.Namespace, settings: Settings, databases
     """Throughput of two gateways, the disclosure ledger on and off, side by side.
 
     They are measured in alternating rounds, so that the machine's other load drifts into
-    both alike; each has pools of 5 so that both fit the server's connection limit.
+    both alike; both have the store pools of the main run.
     """
     rows = []
-    on = GatewayProcess(settings, databases, workdir / "gateway-ledger.log", None, ledger=True, pool_size=5)
-    off = GatewayProcess(settings, databases, workdir / "gateway-no-ledger.log", None, ledger=False, pool_size=5)
+    on = GatewayProcess(settings, databases, workdir / "gateway-ledger.log", None, ledger=True, pool_size=POOL_SIZE)
+    off = GatewayProcess(settings, databases, workdir / "gateway-no-ledger.log", None, ledger=False, pool_size=POOL_SIZE)
     try:
         await on.wait_ready()
         await off.wait_ready()

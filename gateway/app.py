@@ -30,6 +30,7 @@ from gateway import metrics
 from gateway.audit import disclosure_event
 from gateway.auth.oauth import TokenEndpoint
 from gateway.auth.tokens import AuthError, public_jwks
+from gateway.garbage import settle_heap
 from gateway.ledger import LedgerUnavailable
 from gateway.runtime import Runtime
 from resolvers.evidence import SnapshotRecord
@@ -74,6 +75,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         runtime.catalog_listeners.append(lambda bundle: holder.update(schema=build_schema(bundle)))
         holder["tokens"] = TokenEndpoint(runtime.issuer, runtime.clients)
         app.state.runtime = runtime
+        settle_heap()
         try:
             yield
         finally:
