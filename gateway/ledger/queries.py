@@ -22,6 +22,9 @@ _SERVED_BY = (
     " WHERE i->>'provider' = {}::text AND i->'served' <> '[]'::jsonb)"
 )
 
+# through the subjects index (migration 0011), then the whole hash
+_BY_SUBJECT = "ledger_subject_tags(subjects) @> ledger_subject_tags(ARRAY[{0}::text]) AND subjects @> ARRAY[{0}::text]"
+
 Queryable: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 
 
@@ -102,7 +105,7 @@ async def events(
     where.add("agency = {}", agency)
     where.add("duty = {}", duty)
     where.add("items @> jsonb_build_array(jsonb_build_object('item', {}::text))", item)
-    where.add("subjects @> ARRAY[{}::text]", subject_hash)
+    where.add(_BY_SUBJECT, subject_hash)
     where.add("time >= {}", since)
     where.add("time < {}", until)
     where.add("outcome = {}", outcome)
@@ -138,7 +141,7 @@ async def disclosures(
     _check_subject(subject_hash)
     _check_limit(limit)
     where = _Where()
-    where.add("subjects @> ARRAY[{}::text]", subject_hash)
+    where.add(_BY_SUBJECT, subject_hash)
     where.clauses.append("outcome IN ('ok', 'partial')")
     if provider is None:
         where.clauses.append(_SERVED_ANY)

@@ -281,3 +281,23 @@ async def test_subject_lists_are_stored_uncompressed_and_read_back_whole(ledger_
     assert (await verified(ledger_db)).events_checked == len(sizes)
     found = await disclosures(ledger_db.pool, events[2].subjects[-1])
     assert [d.seq for d in found] == [3]
+
+
+async def test_lookups_by_subject_go_through_the_index_and_check_the_whole_hash(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    from gateway.ledger.queries import _BY_SUBJECT, events
+
+    # two hashes that share the 64 bits the index holds (migration 0011)
+    shared = "ab" * 8
+    first, second = shared + "0" * 48, shared + "f" * 48
+    writer = await writer_factory()
+    await writer.append(make_event(0, subjects=(first,), outcome="ok"))
+    await writer.append(make_event(1, subjects=(second,), outcome="ok"))
+    await writer.append(make_event(2, subjects=tuple(sorted(subject_hash(KEY, f"44010619900101{s:04d}") for s in range(30))), outcome="ok"))
+    assert [d.seq for d in await disclosures(ledger_db.pool, first)] == [1]
+    assert [d.seq for d in await disclosures(ledger_db.pool, second)] == [2]
+    assert [r.seq for r in (await events(ledger_db.pool, subject_hash=second)).records] == [2]
+    assert [d.seq for d in await disclosures(ledger_db.pool, subject_hash(KEY, "440106199001010007"))] == [3]
+    async with ledger_db.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN SELECT seq FROM disclosure_events WHERE " + _BY_SUBJECT.format("$1"), first))
+    assert "disclosure_events_subjects" in plan, plan
