@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from authz.codes import Code
 from authz.context import RequestContext, parse_on_behalf_of
@@ -30,7 +31,7 @@ from gateway import metrics
 from gateway.audit import disclosure_event
 from gateway.auth.oauth import TokenEndpoint
 from gateway.auth.tokens import AuthError, public_jwks
-from gateway.garbage import settle_heap
+from gateway.garbage import settle_heap, unsettle_heap
 from gateway.ledger import LedgerUnavailable
 from gateway.runtime import Runtime
 from resolvers.evidence import SnapshotRecord
@@ -41,6 +42,8 @@ __all__ = ["create_app", "CHINA_TZ"]
 
 log = logging.getLogger("govshare.request")
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+MAX_BODY_BYTES = 256 * 1024
+"""The largest /graphql body read: `persons` with 100 ids is about 3 kB."""
 
 
 class GraphQLResponse(JSONResponse):
@@ -71,8 +74,13 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         runtime = await runtime_factory()
         holder["runtime"] = runtime
         holder["schema"] = build_schema(runtime.bundle)
-        # a new catalog version gets a new schema; running requests keep the one they started with
-        runtime.catalog_listeners.append(lambda bundle: holder.update(schema=build_schema(bundle)))
+        # a new catalog version gets a new schema; running requests keep the one they started
+        # with, and the old one is freed once they are done (it was frozen with the heap)
+        def install_schema(bundle: Any) -> None:
+            holder.update(schema=build_schema(bundle))
+            unsettle_heap()
+
+        runtime.catalog_listeners.append(install_schema)
         holder["tokens"] = TokenEndpoint(runtime.issuer, runtime.clients)
         app.state.runtime = runtime
         settle_heap()
@@ -101,7 +109,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
             return _error(Code.UNAUTHENTICATED, f"access token rejected: {exc}", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         query, variables, operation_name, problem = await _read_operation(request)
         if problem is not None:
-            return _error(Code.BAD_REQUEST, problem, 400)
+            return _error(Code.BAD_REQUEST, *problem)
         duty = request.headers.get("x-duty") or None
         try:
             on_behalf_of = parse_on_behalf_of(request.headers["x-on-behalf-of"]) if request.headers.get("x-on-behalf-of") else ()
@@ -133,7 +141,14 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
                 return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article)
         if request.method == "GET" and query and _is_mutation(query):
             return _error(Code.BAD_REQUEST, "mutations must be sent with POST", 405)
-        result = await holder["schema"].execute(query, variable_values=variables, context_value=state, operation_name=operation_name)
+        try:
+            result = await holder["schema"].execute(query, variable_values=variables, context_value=state, operation_name=operation_name)
+        except CannotGetOperationTypeError as exc:
+            if exc.operation_name is None:
+                return _error(Code.BAD_REQUEST, "the document holds no operation to run; send a query or a mutation", 400)
+            return _error(Code.BAD_REQUEST, f"the document has no operation named {exc.operation_name!r}; 'operationName' must name one of its operations", 400)
+        except InvalidOperationTypeError as exc:
+            return _error(Code.BAD_REQUEST, f"{exc.operation_type.value} operations are not served; send a query or a mutation", 400)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [dict(e.formatted) for e in result.errors]
@@ -255,33 +270,52 @@ def _is_mutation(query: str) -> bool:
     return any(isinstance(d, OperationDefinitionNode) and d.operation is OperationType.MUTATION for d in document.definitions)
 
 
-async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None, str | None, str | None]:
+async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None, str | None, tuple[str, int] | None]:
     if request.method == "GET":
         params = request.query_params
         query = params.get("query")
-        if not query:
-            return "", None, None, "send the GraphQL document in the 'query' parameter"
+        if not query or not query.strip():
+            return "", None, None, ("send the GraphQL document in the 'query' parameter", 400)
         variables = None
         if params.get("variables"):
             try:
                 variables = json.loads(params["variables"])
             except json.JSONDecodeError:
-                return "", None, None, "'variables' is not valid JSON"
+                return "", None, None, ("'variables' is not valid JSON", 400)
+            if not isinstance(variables, dict):
+                return "", None, None, ("'variables' must be a JSON object", 400)
         return query, variables, params.get("operationName"), None
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type not in ("application/json", "application/graphql-response+json"):
-        return "", None, None, "POST a JSON body {\"query\": ..., \"variables\": ...} with Content-Type: application/json"
+        return "", None, None, ("POST a JSON body {\"query\": ..., \"variables\": ...} with Content-Type: application/json", 400)
+    body = await _read_body(request)
+    if body is None:
+        return "", None, None, (f"the request body is larger than {MAX_BODY_BYTES // 1024} kB; send one operation of at most that size", 413)
     try:
-        payload = json.loads(await request.body())
+        payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return "", None, None, "the request body is not valid JSON"
-    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-        return "", None, None, "the JSON body needs a string 'query'"
+        return "", None, None, ("the request body is not valid JSON", 400)
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str) or not payload["query"].strip():
+        return "", None, None, ("the JSON body needs a GraphQL document in 'query'", 400)
     variables = payload.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        return "", None, None, "'variables' must be a JSON object"
+        return "", None, None, ("'variables' must be a JSON object", 400)
     operation_name = payload.get("operationName")
     return payload["query"], variables, operation_name if isinstance(operation_name, str) else None, None
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None when it is larger than MAX_BODY_BYTES (reading stops there)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _log(request_id: str, agency: str, client: str, duty: str | None, fields: list[str], outcome: str, started: float, codes: list[str] | None = None, subjects: int = 0) -> None:

@@ -11,15 +11,29 @@ their garbage goes, not whether.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
-__all__ = ["THRESHOLDS", "settle_heap"]
+__all__ = ["THRESHOLDS", "settle_heap", "unsettle_heap"]
 
 THRESHOLDS = (10_000, 20, 20)
 
 
 def settle_heap() -> None:
     """Collect once, freeze what survives and raise the collection thresholds; call after start-up."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+
+
+def unsettle_heap(settle_after: float = 60.0) -> None:
+    """Something frozen is being replaced (the schema of an older catalog version): let the
+    collector see the frozen heap again, and settle it anew once the requests that still
+    hold the old objects are done."""
+    gc.unfreeze()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    loop.call_later(settle_after, settle_heap)

@@ -1,14 +1,21 @@
 """Prepared operations: each query text is parsed and validated once per schema.
 
 Agency systems send the same few documents over and over with different variables. A
-document is a pure function of its text, and its validation a pure function of the text,
-the schema and the rules, so both are kept by query text, in a bounded LRU that belongs to
-one schema (a new catalog version builds a new schema and with it a new cache). Unlike
-strawberry's `ValidationCache`, which keys by the parsed document and so hashes every node
-of it on every request, a hit costs one string lookup.
+document is a pure function of its text, and its validation a pure function of the
+document, the schema and the rules, so both are kept by query text, in a bounded LRU that
+belongs to one schema (a new catalog version builds a new schema and with it a new cache).
+Unlike strawberry's `ValidationCache`, which keys by the parsed document and so hashes every
+node of it on every request, a hit costs one string lookup. Validation results are reused
+only for the very document they were computed for, so a document put in place by another
+extension is always validated itself.
 
-Parse errors are not kept: a malformed text is parsed again each time it comes, and unique
-texts only churn a bounded cache.
+Only texts up to `max_text` characters are kept (a parsed document is some fifty times the
+size of its text); longer ones, parse errors and malformed texts are handled afresh each
+time, so no client can grow the cache beyond its bound.
+
+Errors get stable codes: a syntax error is GRAPHQL_PARSE_FAILED, an operation that does not
+fit the schema GRAPHQL_VALIDATION_FAILED. Without one they would be masked as INTERNAL, and
+the developer who wrote the query would not learn what is wrong with it.
 """
 
 from __future__ import annotations
@@ -21,22 +28,39 @@ from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from authz.codes import Code
+
 __all__ = ["OperationCache", "PreparedOperations"]
+
+
+def _coded(error: GraphQLError, code: Code) -> GraphQLError:
+    if error.extensions and "code" in error.extensions:
+        return error
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "code": str(code)},
+    )
 
 
 class PreparedOperations:
     """Parsed documents and validation results of one schema, by query text, the `maxsize` most recent."""
 
-    def __init__(self, maxsize: int = 512) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be >= 1")
+    def __init__(self, maxsize: int = 512, max_text: int = 16_384) -> None:
+        if maxsize < 1 or max_text < 1:
+            raise ValueError("maxsize and max_text must be >= 1")
         self.maxsize = maxsize
+        self.max_text = max_text
         self._documents: OrderedDict[tuple[str, tuple[tuple[str, Any], ...]], DocumentNode] = OrderedDict()
-        self._errors: OrderedDict[tuple[str, tuple[Any, ...]], list[GraphQLError]] = OrderedDict()
+        self._errors: OrderedDict[tuple[str, tuple[Any, ...]], tuple[DocumentNode, tuple[GraphQLError, ...]]] = OrderedDict()
         self.hits = self.misses = 0
 
     def document(self, query: str, options: dict[str, Any] | None = None) -> DocumentNode:
-        """The parsed `query`; raises GraphQLError (a syntax error) as `graphql.parse` does."""
+        """The parsed `query`; raises GraphQLError with code GRAPHQL_PARSE_FAILED on a syntax error."""
         key = (query, tuple(sorted(options.items())) if options else ())
         document = self._documents.get(key)
         if document is not None:
@@ -44,29 +68,38 @@ class PreparedOperations:
             self.hits += 1
             return document
         self.misses += 1
-        document = parse(query, **(options or {}))
-        self._remember(self._documents, key, document)
+        try:
+            document = parse(query, **(options or {}))
+        except GraphQLError as error:
+            raise _coded(error, Code.GRAPHQL_PARSE_FAILED) from None
+        if len(query) <= self.max_text:
+            self._remember(self._documents, key, document)
         return document
 
     def errors(self, schema: GraphQLSchema, query: str, document: DocumentNode, rules: tuple[Any, ...]) -> list[GraphQLError]:
-        """The validation errors of `document`, which is what `query` parses to (empty when valid)."""
+        """The validation errors of `document` (the parse of `query`), coded GRAPHQL_VALIDATION_FAILED; empty when valid."""
         key = (query, rules)
-        errors = self._errors.get(key)
-        if errors is not None:
+        entry = self._errors.get(key)
+        if entry is not None and entry[0] is document:
             self._errors.move_to_end(key)
-            return errors
-        errors = validate_document(schema, document, rules)
-        self._remember(self._errors, key, errors)
-        return errors
+            return list(entry[1])
+        errors = tuple(_coded(e, Code.GRAPHQL_VALIDATION_FAILED) for e in validate_document(schema, document, rules))
+        if len(query) <= self.max_text:
+            self._remember(self._errors, key, (document, errors))
+        return list(errors)
 
     def _remember(self, entries: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         entries[key] = value
+        entries.move_to_end(key)
         if len(entries) > self.maxsize:
             entries.popitem(last=False)
 
 
 class OperationCache(SchemaExtension):
-    """Parses and validates through the `PreparedOperations` shared by every request of a schema."""
+    """Parses and validates through the `PreparedOperations` shared by every request of a schema.
+
+    Validation rules are part of the key: rules built anew for each request would never hit.
+    """
 
     def __init__(self, prepared: PreparedOperations) -> None:
         super().__init__()

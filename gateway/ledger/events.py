@@ -61,9 +61,16 @@ class SubjectHasher:
         return mac.hexdigest()
 
 
-@functools.lru_cache(maxsize=1024)
 def operation_hash(query: str) -> str:
-    """sha256 of the GraphQL query text, hex (agency systems send the same few texts again and again)."""
+    """sha256 of the GraphQL query text, hex."""
+    # agency systems send the same few texts again and again; long ones are not kept
+    if len(query) <= 16_384:
+        return _short_text_hash(query)
+    return hashlib.sha256(query.encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _short_text_hash(query: str) -> str:
     return hashlib.sha256(query.encode("utf-8")).hexdigest()
 
 

@@ -5,6 +5,10 @@
 -- each hash's first 64 bits as a bigint, a tenth of the size and about a third of the work;
 -- a lookup narrows by those bits and then checks the whole hash, so a shared prefix can
 -- never answer for another subject.
+-- Applying it rebuilds the index over the existing events while appends wait (the migration
+-- runs in one transaction): on a ledger of many millions of events, upgrade in a quiet hour,
+-- and let gateways of the previous version finish before (their lookups by subject would no
+-- longer find an index).
 CREATE FUNCTION ledger_subject_tags(subjects text[]) RETURNS bigint[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(array_agg(('x' || substr(s, 1, 16))::bit(64)::bigint), '{}') FROM unnest(subjects) AS s

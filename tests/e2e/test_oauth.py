@@ -71,6 +71,32 @@ async def test_malformed_bodies_get_bad_request(client: httpx.AsyncClient, agent
     assert no_query.status_code == 400
     syntax = await client.post("/graphql", json={"query": "{ person("}, headers=headers)
     assert syntax.status_code == 200 and syntax.json()["errors"][0]["message"].startswith("Syntax Error")
+    assert syntax.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    for empty in ("", "   \n"):
+        response = await client.post("/graphql", json={"query": empty}, headers=headers)
+        assert response.status_code == 400 and response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    two = "query A { agencies { code } } query B { agencies { name } }"
+    unknown = await client.post("/graphql", json={"query": two, "operationName": "C"}, headers=headers)
+    assert unknown.status_code == 400 and "no operation named 'C'" in unknown.json()["errors"][0]["message"]
+    fragments_only = await client.post("/graphql", json={"query": "fragment F on Agency { code }"}, headers=headers)
+    assert fragments_only.status_code == 400 and "no operation to run" in fragments_only.json()["errors"][0]["message"]
+    named = await client.post("/graphql", json={"query": two, "operationName": "B"}, headers=headers)
+    assert named.status_code == 200 and "errors" not in named.json()
+    huge = await client.post("/graphql", json={"query": "{ agencies { code } }", "variables": {"pad": "x" * 300_000}}, headers=headers)
+    assert huge.status_code == 413 and "256 kB" in huge.json()["errors"][0]["message"]
+    listed = await client.get("/graphql", params={"query": "{ agencies { code } }", "variables": "[1]"}, headers=headers)
+    assert listed.status_code == 400 and listed.json()["errors"][0]["message"] == "'variables' must be a JSON object"
+
+
+async def test_invalid_operations_say_what_is_wrong(client: httpx.AsyncClient, agent: Any) -> None:
+    # an operation that does not fit the schema is the developer's to fix: never masked as INTERNAL
+    response = await agent("gz-mzj").query('{ person(idNumber: "440106199001011235") { nickname } }', duty="mz.assistance")
+    assert response.status_code == 200
+    errors = response.json()["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert errors[0]["message"].startswith("Cannot query field 'nickname' on type 'Person'.")
+    again = await agent("gz-mzj").query('{ person(idNumber: "440106199001011235") { nickname } }', duty="mz.assistance")
+    assert again.json()["errors"] == errors
 
 
 async def test_metrics_count_operations_per_agency(client: httpx.AsyncClient, agent: Any) -> None:

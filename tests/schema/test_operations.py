@@ -1,4 +1,4 @@
-"""Prepared operations: parsed and validated once per query text, bounded, errors never cached."""
+"""Prepared operations: parsed and validated once per query text, bounded in count and text size, coded errors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import pytest
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import specified_rules
 
 from schema.operations import OperationCache, PreparedOperations
 
@@ -72,3 +73,42 @@ def test_through_a_schema_valid_and_invalid_operations_answer_as_without_the_cac
         assert first == reference == repeated, query
     assert asyncio.run(both("{ hello nope }"))[0][1] == ["Cannot query field 'nope' on type 'Query'."]
     assert prepared.hits > 0
+
+
+RULES = tuple(specified_rules)
+
+
+def test_errors_carry_codes_and_callers_get_their_own_lists() -> None:
+    schema = strawberry.Schema(query=Query)
+    prepared = PreparedOperations()
+    with pytest.raises(GraphQLError) as raised:
+        prepared.document("{ hello ")
+    assert raised.value.extensions == {"code": "GRAPHQL_PARSE_FAILED"}
+    document = prepared.document("{ nope }")
+    errors = prepared.errors(schema._schema, "{ nope }", document, RULES)
+    assert [e.extensions for e in errors] == [{"code": "GRAPHQL_VALIDATION_FAILED"}]
+    errors.clear()  # a caller changing its list changes nothing for the next one
+    assert len(prepared.errors(schema._schema, "{ nope }", document, RULES)) == 1
+    valid = prepared.errors(schema._schema, "{ hello }", prepared.document("{ hello }"), RULES)
+    valid.append(GraphQLError("injected"))
+    assert prepared.errors(schema._schema, "{ hello }", prepared.document("{ hello }"), RULES) == []
+
+
+def test_validation_is_reused_only_for_the_document_it_was_computed_for() -> None:
+    schema = strawberry.Schema(query=Query)
+    prepared = PreparedOperations()
+    ours = prepared.document("{ hello }")
+    assert prepared.errors(schema._schema, "{ hello }", ours, RULES) == []
+    # another extension put a different document in place under the same text
+    other = prepared.document("{ nope }")
+    assert [e.message for e in prepared.errors(schema._schema, "{ hello }", other, RULES)] == ["Cannot query field 'nope' on type 'Query'."]
+
+
+def test_long_texts_are_not_kept() -> None:
+    prepared = PreparedOperations(max_text=20)
+    long_text = "{ hello(name: \"" + "x" * 30 + "\") }"
+    first = prepared.document(long_text)
+    assert prepared.document(long_text) is not first
+    assert prepared.misses == 2
+    short = prepared.document("{ hello }")
+    assert prepared.document("{ hello }") is short
