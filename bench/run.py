@@ -789,8 +789,8 @@ async def compare_ledger(args: argparse.Namespace, settings: Settings, databases
             title, str(concurrency), f"{on_rate:.0f}", f"{off_rate:.0f}", f"{ratio:.2f}x {'PASS' if ratio >= 0.9 else 'MISS'}",
             f"{lowest:.2f}-{highest:.2f}x", f"{gw_on:.0f} / {gw_off:.0f}", f"{other_on:.0f} / {other_off:.0f}",
         )
-    console.print(f"on / off is over all {LEDGER_ROUNDS} rounds of {args.duration / 3:g}s per side; 'rounds' is the range of the ratios of single rounds, the run-to-run noise")
     console.print(table)
+    console.print(f"on / off is over all {LEDGER_ROUNDS} rounds of {args.duration / 3:.1f}s per side; 'rounds' is the range of the ratios of single rounds, the run-to-run noise")
 
 
 def main(argv: list[str] | None = None) -> None:
