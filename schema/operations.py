@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
@@ -113,6 +113,18 @@ class OperationCache(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query and context.graphql_document is not None and context.validation_rules and context.pre_execution_errors is None:
-            context.pre_execution_errors = self.prepared.errors(context.schema._schema, context.query, context.graphql_document, tuple(context.validation_rules))
+        document = context.graphql_document
+        # `operation_name` falls back to the first operation's name; what the client sent is this
+        named = getattr(context, "_provided_operation_name", context.operation_name)
+        if document is not None and named is None and _operations(document) > 1:
+            # as the GraphQL specification says (strawberry would run the first): which
+            # operation ran must never be a guess, least of all in the disclosure ledger
+            message = "the document holds several operations; name the one to run in 'operationName'"
+            context.pre_execution_errors = [GraphQLError(message, extensions={"code": str(Code.GRAPHQL_VALIDATION_FAILED)})]
+        elif context.query and document is not None and context.validation_rules and context.pre_execution_errors is None:
+            context.pre_execution_errors = self.prepared.errors(context.schema._schema, context.query, document, tuple(context.validation_rules))
         yield
+
+
+def _operations(document: DocumentNode) -> int:
+    return sum(1 for d in document.definitions if isinstance(d, OperationDefinitionNode))

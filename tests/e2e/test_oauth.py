@@ -76,6 +76,9 @@ async def test_malformed_bodies_get_bad_request(client: httpx.AsyncClient, agent
         response = await client.post("/graphql", json={"query": empty}, headers=headers)
         assert response.status_code == 400 and response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     two = "query A { agencies { code } } query B { agencies { name } }"
+    unnamed = await client.post("/graphql", json={"query": two}, headers=headers)
+    assert unnamed.json()["data"] is None and unnamed.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "operationName" in unnamed.json()["errors"][0]["message"]
     unknown = await client.post("/graphql", json={"query": two, "operationName": "C"}, headers=headers)
     assert unknown.status_code == 400 and "no operation named 'C'" in unknown.json()["errors"][0]["message"]
     fragments_only = await client.post("/graphql", json={"query": "fragment F on Agency { code }"}, headers=headers)
