@@ -301,3 +301,31 @@ async def test_lookups_by_subject_go_through_the_index_and_check_the_whole_hash(
         await conn.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN SELECT seq FROM disclosure_events WHERE " + _BY_SUBJECT.format("$1"), first))
     assert "disclosure_events_subjects" in plan, plan
+
+
+async def test_the_subject_tags_migration_indexes_events_already_in_the_ledger(pg_server: DatabaseServer, run_prefix: str) -> None:
+    from gateway.ledger.chain import encode_event
+    from gateway.migrate import migrations
+
+    name = f"{run_prefix}ledger_upgrade_{secrets.token_hex(3)}"
+    await pg_server.create_database(name)
+    conn = await asyncpg.connect(pg_server.dsn(name))
+    try:
+        # a ledger as the previous version left it: migrations up to 0010, and events in it
+        await conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        for version, file, sql in migrations():
+            if version <= 10:
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, file)
+        events = [make_event(n, subjects=(subject_hash(KEY, f"44010619900101{n:04d}"),), outcome="ok") for n in range(3)]
+        for event in events:
+            encoded = encode_event(event)
+            await conn.fetch("SELECT * FROM ledger_append($1::jsonb, $2::text[], $3::text[])", f"[{encoded.row_json}]", [encoded.before_seq], [encoded.after_seq])
+        assert await migrate(conn) == [f for v, f, _ in migrations() if v > 10]
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")  # the answer must come from the index
+            found = await disclosures(conn, events[1].subjects[0])
+        assert [d.seq for d in found] == [2]
+    finally:
+        await conn.close()
+        await pg_server.drop_database(name)
