@@ -29,6 +29,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from authz.codes import Code
+from schema.errors import coded_error
 
 __all__ = ["OperationCache", "PreparedOperations"]
 
@@ -120,7 +121,7 @@ class OperationCache(SchemaExtension):
             # as the GraphQL specification says (strawberry would run the first): which
             # operation ran must never be a guess, least of all in the disclosure ledger
             message = "the document holds several operations; name the one to run in 'operationName'"
-            context.pre_execution_errors = [GraphQLError(message, extensions={"code": str(Code.GRAPHQL_VALIDATION_FAILED)})]
+            context.pre_execution_errors = [coded_error(Code.GRAPHQL_VALIDATION_FAILED, message)]
         elif context.query and document is not None and context.validation_rules and context.pre_execution_errors is None:
             context.pre_execution_errors = self.prepared.errors(context.schema._schema, context.query, document, tuple(context.validation_rules))
         yield

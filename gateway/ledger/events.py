@@ -64,14 +64,14 @@ class SubjectHasher:
 def operation_hash(query: str) -> str:
     """sha256 of the GraphQL query text, hex."""
     # agency systems send the same few texts again and again; long ones are not kept
-    if len(query) <= 16_384:
-        return _short_text_hash(query)
+    return _kept_text_hash(query) if len(query) <= 16_384 else _text_hash(query)
+
+
+def _text_hash(query: str) -> str:
     return hashlib.sha256(query.encode("utf-8")).hexdigest()
 
 
-@functools.lru_cache(maxsize=1024)
-def _short_text_hash(query: str) -> str:
-    return hashlib.sha256(query.encode("utf-8")).hexdigest()
+_kept_text_hash = functools.lru_cache(maxsize=1024)(_text_hash)
 
 
 def format_time(value: datetime) -> str:
