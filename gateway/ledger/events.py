@@ -42,23 +42,35 @@ def _check_key(key: bytes) -> None:
         raise ValueError("the ledger's subject key must be at least 16 bytes")
 
 
+_SHA256_BLOCK = 64
+_INNER_PAD = bytes(b ^ 0x36 for b in range(256))
+_OUTER_PAD = bytes(b ^ 0x5C for b in range(256))
+
+
 class SubjectHasher:
     """`subject_hash` under one key, prepared once.
 
-    A request for 100 subjects hashes 100 identifiers; copying a keyed HMAC state costs half
-    of setting the key up again for each of them.
+    A request for 100 subjects hashes 100 identifiers. The HMAC (RFC 2104) is computed from
+    the two sha256 states of the padded key, hashed once here: copying them costs half of
+    copying a keyed `hmac` object, a third of keying a new one.
     """
 
-    __slots__ = ("_keyed",)
+    __slots__ = ("_inner", "_outer")
 
     def __init__(self, key: bytes) -> None:
         _check_key(key)
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
+        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
 
     def __call__(self, identifier: str) -> str:
-        mac = self._keyed.copy()
-        mac.update(identifier.strip().upper().encode("utf-8"))
-        return mac.hexdigest()
+        inner = self._inner.copy()
+        inner.update(identifier.strip().upper().encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 def operation_hash(query: str) -> str:

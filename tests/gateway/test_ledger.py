@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -11,13 +12,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.ledger import (
     GENESIS_HASH, CheckpointSigner, DisclosureEvent, LedgerRecord, LedgerWriter, checkpoint_payload, chain_hash,
     jws_signer, jws_verifier, subject_hash, verify_ledger,
 )
+from gateway.ledger.events import SubjectHasher
 from gateway.ledger.chain import _event_json, canonical_json, encode_event, record_from_row
 from tests.gateway.test_ledger_helpers import (
     KEY, LedgerDatabase, behind_the_trigger, ledger_db, make_event, new_signing_key, writer_factory,
@@ -218,6 +220,17 @@ async def test_subject_hashes_hide_identifiers(ledger_db: LedgerDatabase, writer
     await writer.append(make_event(1, subjects=(hashed,)))
     dumped = await ledger_db.pool.fetchval("SELECT string_agg(d::text, ' ') FROM disclosure_events d")
     assert hashed in dumped and identifier not in dumped and identifier[:14] not in dumped
+
+
+@settings(max_examples=200, deadline=None, derandomize=bool(__import__("os").environ.get("CI")))
+@given(key=st.binary(min_size=16, max_size=200), identifier=st.text(max_size=40))
+@example(key=b"k" * 16, identifier=" 44010619900101001x ")
+@example(key=b"k" * 64, identifier="91110000600037341L")
+@example(key=b"k" * 65, identifier="91110000600037341L")
+def test_prepared_subject_hasher_is_hmac_sha256(key: bytes, identifier: str) -> None:
+    # keys shorter than, as long as and longer than sha256's 64-byte block take different paths
+    expected = hmac.new(key, identifier.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
+    assert SubjectHasher(key)(identifier) == subject_hash(key, identifier) == expected
 
 
 def test_event_model_is_strict_and_canonical() -> None:
