@@ -47,7 +47,8 @@ class EncodedEvent:
     """An event's canonical JSON (`row_json`, with seq 0) split around where `"seq":n` goes.
 
     Encoding happens on the request's side, so that the append statement only joins strings
-    and hashes them under the ledger lock (migration 0008_ledger_append.sql).
+    and hashes them under the ledger lock (migration 0008_ledger_append.sql); it receives the
+    two halves only and parses the joined text for the columns (0012_ledger_append_once.sql).
     """
 
     event: DisclosureEvent

@@ -29,7 +29,7 @@ __all__ = ["LEDGER_LOCK", "LedgerUnavailable", "LedgerWriter", "WriterStats"]
 LEDGER_LOCK = 724102
 """Advisory lock key that serialises appends to the chain (724101 is the migration lock)."""
 
-_APPEND_SQL = "SELECT seq, prev_hash, hash FROM ledger_append($1::jsonb, $2::text[], $3::text[])"
+_APPEND_SQL = "SELECT seq, prev_hash, hash FROM ledger_append($1::text[], $2::text[])"
 _SUBJECTS_INDEX_UPKEEP_SQL = "SELECT gin_clean_pending_list('disclosure_events_subjects'::regclass)"
 
 log = logging.getLogger("govshare.ledger")
@@ -40,6 +40,8 @@ LEDGER_COMMIT_SECONDS = Histogram(
     "govshare_ledger_commit_seconds", "Time to commit one batch of disclosure events",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+_BATCHES_COMMITTED, _BATCHES_FAILED = LEDGER_BATCHES.labels("committed"), LEDGER_BATCHES.labels("failed")
+_EVENTS_COMMITTED, _EVENTS_FAILED = LEDGER_EVENTS.labels("committed"), LEDGER_EVENTS.labels("failed")
 
 
 class LedgerUnavailable(Exception):
@@ -251,8 +253,8 @@ class LedgerWriter:
         except Exception as exc:
             self._failed_batches += 1
             self._failed_events += len(batch)
-            LEDGER_BATCHES.labels("failed").inc()
-            LEDGER_EVENTS.labels("failed").inc(len(batch))
+            _BATCHES_FAILED.inc()
+            _EVENTS_FAILED.inc(len(batch))
             log.error("ledger write of %d events failed: %s: %s", len(batch), type(exc).__name__, exc)
             for waiter in batch:
                 if not waiter.future.done():
@@ -261,8 +263,8 @@ class LedgerWriter:
                     waiter.future.set_exception(error)
             return
         LEDGER_COMMIT_SECONDS.observe(asyncio.get_running_loop().time() - started)
-        LEDGER_BATCHES.labels("committed").inc()
-        LEDGER_EVENTS.labels("committed").inc(len(records))
+        _BATCHES_COMMITTED.inc()
+        _EVENTS_COMMITTED.inc(len(records))
         self._batches += 1
         self._events += len(records)
         self._largest_batch = max(self._largest_batch, len(records))
@@ -281,10 +283,9 @@ class LedgerWriter:
 
     async def _commit(self, encoded: list[EncodedEvent]) -> list[LedgerRecord]:
         # one statement: the loop that runs the writer also serves requests, and every round
-        # trip of the commit would wait behind them (see migration 0008_ledger_append.sql)
-        events = "[" + ",".join(item.row_json for item in encoded) + "]"
+        # trip of the commit would wait behind them (migrations 0008_ledger_append.sql, 0012)
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_APPEND_SQL, events, [item.before_seq for item in encoded], [item.after_seq for item in encoded])
+            rows = await conn.fetch(_APPEND_SQL, [item.before_seq for item in encoded], [item.after_seq for item in encoded])
         return [LedgerRecord(row["seq"], row["prev_hash"], row["hash"], item.event) for row, item in zip(rows, encoded, strict=True)]
 
     async def _upkeep_loop(self) -> None:

@@ -93,6 +93,24 @@ async def test_writers_of_several_processes_keep_one_chain(ledger_db: LedgerData
             await pool.close()
 
 
+async def test_gateways_of_the_previous_version_append_to_the_same_chain(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    # during a rolling upgrade, older gateways still call the three-argument ledger_append
+    from gateway.ledger.chain import encode_event
+
+    writer = await writer_factory()
+    await writer.append(make_event(1))
+    old = encode_event(make_event(2, subjects=(subject_hash(KEY, "440106199001010028"),)))
+    async with ledger_db.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM ledger_append($1::jsonb, $2::text[], $3::text[])", f"[{old.row_json}]", [old.before_seq], [old.after_seq])
+        assert [r["seq"] for r in rows] == [2]
+        with pytest.raises(asyncpg.RaiseError, match="2 befores but 1 afters"):
+            await conn.fetch("SELECT * FROM ledger_append($1::text[], $2::text[])", [old.before_seq] * 2, [old.after_seq])
+    await writer.append(make_event(3))
+    report = await verified(ledger_db)
+    assert report.events_checked == 3
+    assert [d.seq for d in await disclosures(ledger_db.pool, old.event.subjects[0])] == [2]
+
+
 async def test_close_flushes_what_was_appended(ledger_db: LedgerDatabase) -> None:
     writer = LedgerWriter(ledger_db.pool, hmac_key=KEY, max_delay=0.05)
     with pytest.raises(LedgerUnavailable, match="not running"):
