@@ -51,8 +51,8 @@ class SubjectHasher:
     """`subject_hash` under one key, prepared once.
 
     A request for 100 subjects hashes 100 identifiers. The HMAC (RFC 2104) is computed from
-    the two sha256 states of the padded key, hashed once here: copying them costs half of
-    copying a keyed `hmac` object, a third of keying a new one.
+    the two sha256 states of the padded key, hashed once here: copying them costs less than
+    half of copying a keyed `hmac` object, or of keying a new one.
     """
 
     __slots__ = ("_inner", "_outer")
