@@ -1,7 +1,7 @@
 """Performance baseline: the gateway versus the same reads issued directly with asyncpg.
 
     .venv/bin/python bench/run.py [--database-url URL] [--persons 100000] [--entities 20000]
-                                  [--duration 10] [--concurrency 1,16] [--keep]
+                                  [--duration 10] [--concurrency 1,16] [--keep] [--calibrate]
 
 Provisions the demo under a unique database prefix, seeds bulk synthetic data with valid
 identifiers, starts the real gateway (uvicorn, separate process, loopback only) and
