@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,6 +44,8 @@ __all__ = ["create_app", "CHINA_TZ"]
 log = logging.getLogger("govshare.request")
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 MAX_BODY_BYTES = 256 * 1024
+MAX_OPERATION_NAME = 256
+_GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 """The largest /graphql body read: `persons` with 100 ids is about 3 kB."""
 
 
@@ -249,7 +252,13 @@ async def _record(rt: Runtime, state: RequestState, query: str, operation_name: 
         return True
     latency = (time.perf_counter() - started) * 1000
     try:
-        await rt.ledger.append(disclosure_event(rt.ledger, state, query=query, operation_name=operation_name, outcome=outcome, latency_ms=latency))
+        event = disclosure_event(rt.ledger, state, query=query, operation_name=operation_name, outcome=outcome, latency_ms=latency)
+    except (TypeError, ValueError) as exc:
+        # an event the ledger refuses to hold is an event not recorded: nothing is served
+        log.error(json.dumps({"event": "audit-unrecordable", "requestId": state.request_id, "reason": str(exc)}))
+        return False
+    try:
+        await rt.ledger.append(event)
     except LedgerUnavailable:
         log.error(json.dumps({"event": "audit-unavailable", "requestId": state.request_id}))
         return False
@@ -284,7 +293,8 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
                 return "", None, None, ("'variables' is not valid JSON", 400)
             if not isinstance(variables, dict):
                 return "", None, None, ("'variables' must be a JSON object", 400)
-        return query, variables, params.get("operationName"), None
+        operation_name, problem = _operation_name(params.get("operationName"))
+        return query, variables, operation_name, problem
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type not in ("application/json", "application/graphql-response+json"):
         return "", None, None, ("POST a JSON body {\"query\": ..., \"variables\": ...} with Content-Type: application/json", 400)
@@ -300,8 +310,19 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
     variables = payload.get("variables")
     if variables is not None and not isinstance(variables, dict):
         return "", None, None, ("'variables' must be a JSON object", 400)
-    operation_name = payload.get("operationName")
-    return payload["query"], variables, operation_name if isinstance(operation_name, str) else None, None
+    operation_name, problem = _operation_name(payload.get("operationName"))
+    return payload["query"], variables, operation_name, problem
+
+
+def _operation_name(value: object) -> tuple[str | None, tuple[str, int] | None]:
+    """The operationName given, checked before anything is recorded under it (an empty one is none)."""
+    if value is None or value == "":
+        return None, None
+    if not isinstance(value, str):
+        return None, ("'operationName' must be a string naming one of the document's operations", 400)
+    if len(value) > MAX_OPERATION_NAME or not _GRAPHQL_NAME.fullmatch(value):
+        return None, (f"'operationName' must be a GraphQL name (letters, digits and _, not starting with a digit; at most {MAX_OPERATION_NAME} characters)", 400)
+    return value, None
 
 
 async def _read_body(request: Request) -> bytes | None:

@@ -95,12 +95,36 @@ def parse_time(text: str) -> datetime:
     return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=timezone.utc)
 
 
-def _strings(name: str, values: Iterable[str]) -> tuple[str, ...]:
+def _text(name: str, value: object, *, optional: bool = False) -> None:
+    """A text field is stored as PostgreSQL text and hashed as UTF-8: NUL and unpaired
+    surrogates would fail the whole group commit that carries the event, so they are refused here."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+    if "\x00" in value or not (value.isascii() or _encodable(value)):
+        raise ValueError(f"{name} must be text without NUL characters or unpaired surrogates")
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _strings(name: str, values: Iterable[str], *, text: bool = True) -> tuple[str, ...]:
+    """`values` as a tuple of strings; `text=False` skips the text check (the caller checks more strictly)."""
     if isinstance(values, str):
         raise TypeError(f"{name} must be a list of strings, not a string")
     result = tuple(values)
-    if not all(isinstance(v, str) for v in result):
-        raise TypeError(f"{name} must contain strings only")
+    if not text:
+        if not all(isinstance(v, str) for v in result):
+            raise TypeError(f"{name} must contain strings only")
+        return result
+    for value in result:
+        _text(name, value)
     return result
 
 
@@ -108,6 +132,10 @@ def _strings(name: str, values: Iterable[str]) -> tuple[str, ...]:
 class DeniedField:
     field: str
     code: str
+
+    def __post_init__(self) -> None:
+        _text("denied field", self.field)
+        _text("denied code", self.code)
 
     def to_json(self) -> dict[str, str]:
         return {"field": self.field, "code": self.code}
@@ -123,8 +151,12 @@ class ItemDisclosure:
     denied: tuple[DeniedField, ...] = ()
 
     def __post_init__(self) -> None:
+        _text("item", self.item)
+        _text("provider", self.provider)
         object.__setattr__(self, "served", _strings("served", self.served))
         object.__setattr__(self, "denied", tuple(self.denied))
+        if not all(isinstance(d, DeniedField) for d in self.denied):
+            raise TypeError("denied must contain DeniedField entries only")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,26 +211,33 @@ class DisclosureEvent:
             raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, not {self.outcome!r}")
         if self.source not in _SOURCES:
             raise ValueError(f"source must be one of {sorted(_SOURCES)}, not {self.source!r}")
-        if not _HEX64.fullmatch(self.operation_hash):
+        for name in ("request_id", "agency", "client"):
+            _text(name, getattr(self, name))
+        for name in ("duty", "receipt_id", "case_id", "operation_name"):
+            _text(name, getattr(self, name), optional=True)
+        if not isinstance(self.operation_hash, str) or not _HEX64.fullmatch(self.operation_hash):
             raise ValueError("operation_hash must be a sha256 hex digest")
         object.__setattr__(self, "on_behalf_of", _strings("on_behalf_of", self.on_behalf_of))
         for entry in self.on_behalf_of:
             agency, sep, duty = entry.partition(":")
             if not sep or not agency or not duty:
                 raise ValueError(f"on_behalf_of entry {entry!r} is not of the form <agency>:<duty>")
-        subjects = _strings("subjects", self.subjects)
+        subjects = _strings("subjects", self.subjects, text=False)  # lowercase hex below: no NUL, no surrogates
         if not all(len(s) == 64 for s in subjects) or _HEX.fullmatch("".join(subjects)) is None:
             raise ValueError("subjects must be keyed hashes (subject_hash), never plain identifiers")
         object.__setattr__(self, "subjects", subjects)
         object.__setattr__(self, "providers", _strings("providers", self.providers))
         object.__setattr__(self, "items", tuple(self.items))
+        if not all(isinstance(i, ItemDisclosure) for i in self.items):
+            raise TypeError("items must contain ItemDisclosure entries only")
         if isinstance(self.row_count, bool) or not isinstance(self.row_count, int) or self.row_count < 0:
             raise ValueError("row_count must be a non-negative integer")
         latency = float(self.latency_ms)
         if not math.isfinite(latency) or latency < 0:
             raise ValueError("latency_ms must be a finite non-negative number")
-        # Rounded to the microsecond so the float's JSON text is short and stable.
-        object.__setattr__(self, "latency_ms", round(latency, 3))
+        # Rounded to the microsecond so the float's JSON text is short and stable; + 0.0 turns
+        # -0.0 into 0.0, which is what jsonb keeps (it has no negative zero) and verify rehashes.
+        object.__setattr__(self, "latency_ms", round(latency, 3) + 0.0)
 
     def to_json(self) -> dict[str, Any]:
         """The canonical dict (JSON types only) that the chain hashes, without seq."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,6 +39,42 @@ async def test_every_operation_appends_one_event(agent: Any, runtime: Runtime) -
     partial = rows[2]
     assert '"NOT_IN_SCOPE"' in partial["items"] and '"P03"' in partial["items"]
     assert len(partial["subjects"]) == 1 and ZHANG_WEI not in partial["subjects"][0]
+
+
+async def test_operation_names_are_checked_before_anything_is_recorded(agent: Any, runtime: Runtime, client: httpx.AsyncClient) -> None:
+    # a NUL or an unpaired surrogate in operationName used to reach the ledger through the
+    # refused-duty path and fail the whole group commit, other agencies' events with it
+    rsj = agent("gz-rsj")
+    headers = {"Authorization": f"Bearer {await rsj.token()}", "X-Duty": "mz.assistance"}
+    before = await count_events(runtime)
+    for name in ("a\u0000", "a\ud800", "1st", "a-b", "x" * 257, 5):
+        body = json.dumps({"query": "{ catalogVersion }", "operationName": name})  # escapes NUL and the lone surrogate
+        response = await client.post("/graphql", content=body.encode(), headers={**headers, "Content-Type": "application/json"})
+        assert response.status_code == 400, (name, response.text)
+        assert codes(response.json()) == ["BAD_REQUEST"] and "operationName" in response.json()["errors"][0]["message"]
+    refused = await client.get("/graphql", params={"query": "{ catalogVersion }", "operationName": "a\x00"}, headers=headers)
+    assert refused.status_code == 400
+    assert await count_events(runtime) == before
+    named = await client.post("/graphql", json={"query": "query Version_2 { catalogVersion }", "operationName": "Version_2"}, headers=headers)
+    assert named.status_code == 403 and codes(named.json()) == ["DUTY_NOT_GRANTED"]
+    unnamed = await client.post("/graphql", json={"query": "{ catalogVersion }", "operationName": ""}, headers={"Authorization": headers["Authorization"]})
+    assert unnamed.status_code == 200 and "errors" not in unnamed.json()
+    rows = await runtime.control.fetch("SELECT operation_name, outcome FROM disclosure_events ORDER BY seq DESC LIMIT 2")
+    assert [(r["operation_name"], r["outcome"]) for r in rows] == [(None, "ok"), ("Version_2", "refused")]
+
+
+async def test_an_event_the_ledger_refuses_is_not_served(agent: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.app
+
+    def unrecordable(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("case_id must be text without NUL characters or unpaired surrogates")
+
+    before = await count_events(runtime)
+    monkeypatch.setattr(gateway.app, "disclosure_event", unrecordable)
+    response = await agent("gz-zfcxjsj").query(QUERY, duty="zj.housing-security")
+    assert response.status_code == 503
+    assert codes(response.json()) == ["AUDIT_UNAVAILABLE"] and response.json()["data"] is None
+    assert await count_events(runtime) == before
 
 
 async def test_concurrent_requests_lose_no_event_and_share_commits(agent: Any, runtime: Runtime) -> None:

@@ -19,7 +19,7 @@ from gateway.ledger import (
     GENESIS_HASH, CheckpointSigner, DisclosureEvent, LedgerRecord, LedgerWriter, checkpoint_payload, chain_hash,
     jws_signer, jws_verifier, subject_hash, verify_ledger,
 )
-from gateway.ledger.events import SubjectHasher
+from gateway.ledger.events import DeniedField, ItemDisclosure, SubjectHasher
 from gateway.ledger.chain import _event_json, canonical_json, encode_event, record_from_row
 from tests.gateway.test_ledger_helpers import (
     KEY, LedgerDatabase, behind_the_trigger, ledger_db, make_event, new_signing_key, writer_factory,
@@ -250,7 +250,7 @@ def test_event_model_is_strict_and_canonical() -> None:
 
 @settings(max_examples=300, deadline=None, derandomize=bool(__import__("os").environ.get("CI")))
 @given(
-    text=st.text(min_size=0, max_size=40),
+    text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=0, max_size=40),
     latency=st.one_of(st.floats(min_value=0, max_value=1e20, allow_nan=False, allow_infinity=False), st.integers(0, 10**6)),
     rows=st.integers(0, 2**62),
 )
@@ -260,6 +260,38 @@ def test_event_encoding_is_the_canonical_json(text: str, latency: float, rows: i
     body = {**event.to_json(), "seq": 0}
     assert encode_event(event).row_json == canonical_json(body) == json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert encode_event(event).canonical(7) == canonical_json({**body, "seq": 7})
+
+
+async def test_text_that_postgresql_cannot_store_is_refused_before_the_batch(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    # one such event in a group commit would fail every other event of the batch with it
+    for bad in ("bad\x00name", "bad\ud800name"):
+        for field in ("operation_name", "case_id", "duty", "agency", "request_id"):
+            with pytest.raises(ValueError, match=f"{field} must be text without NUL"):
+                make_event(1, **{field: bad})
+        with pytest.raises(ValueError, match="must be text without NUL"):
+            DeniedField("Person.name", bad)
+        with pytest.raises(ValueError, match="must be text without NUL"):
+            ItemDisclosure(bad, "gz-gab", ("Person.name",))
+        with pytest.raises(ValueError, match="providers must be text"):
+            make_event(1, providers=(bad,))
+    with pytest.raises(TypeError, match="agency must be a string, not int"):
+        make_event(1, agency=5)
+    with pytest.raises(TypeError, match="items must contain ItemDisclosure"):
+        make_event(1, items=({"item": "P01"},))
+    # text PostgreSQL takes as it is: stored, hashed and verified alike
+    writer = await writer_factory()
+    await writer.append(make_event(1, operation_name="查询人口", case_id="案-2026/01 é \u2028 \U0001F600"))
+    assert (await verify(ledger_db)).ok
+
+
+async def test_negative_zero_latency_is_stored_as_zero(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    # jsonb has no negative zero: hashing "-0.0" would make the stored row fail verification
+    event = make_event(1, latency_ms=-0.0)
+    assert str(event.latency_ms) == "0.0" and '"latency_ms":0.0' in encode_event(event).row_json
+    writer = await writer_factory()
+    await writer.append(event)
+    report = await verify(ledger_db)
+    assert report.ok, report.describe()
 
 
 def test_floats_the_fast_encoder_writes_otherwise_go_to_canonical_json() -> None:
