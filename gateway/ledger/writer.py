@@ -70,7 +70,9 @@ class LedgerWriter:
     """Appends disclosure events to `disclosure_events` in group commits and feeds the sinks.
 
     Events are committed at once when no write is in flight; those that arrive during a
-    write go together in the next one (group commit without waiting when idle). A positive
+    write go together in the next one (group commit without waiting when idle). A batch that
+    PostgreSQL refuses for its data (SQLSTATE class 22) is written again one event at a time,
+    so that one event it cannot take does not fail the others. A positive
     `max_delay` holds a batch open that long for more events; each write (connection, lock, insert, commit) is bounded by `write_timeout`, and
     beyond `max_pending` waiting events `append` refuses at once.
     With `checkpoint_signer`, a signed checkpoint of the head is written every
@@ -250,17 +252,18 @@ class LedgerWriter:
         try:
             async with asyncio.timeout(self._write_timeout):
                 records = await self._commit([w.encoded for w in batch])
-        except Exception as exc:
-            self._failed_batches += 1
-            self._failed_events += len(batch)
-            _BATCHES_FAILED.inc()
-            _EVENTS_FAILED.inc(len(batch))
-            log.error("ledger write of %d events failed: %s: %s", len(batch), type(exc).__name__, exc)
+        except asyncpg.DataError as exc:
+            if len(batch) == 1:
+                self._fail(batch, exc)
+                return
+            # something in one event, not the database: the batch was rolled back as a whole,
+            # and each event is written on its own so that the others are not refused with it
+            log.warning("ledger batch of %d events refused (%s); writing them one at a time", len(batch), type(exc).__name__)
             for waiter in batch:
-                if not waiter.future.done():
-                    error = LedgerUnavailable("the disclosure ledger could not record the event")
-                    error.__cause__ = exc
-                    waiter.future.set_exception(error)
+                await self._write([waiter])
+            return
+        except Exception as exc:
+            self._fail(batch, exc)
             return
         LEDGER_COMMIT_SECONDS.observe(asyncio.get_running_loop().time() - started)
         _BATCHES_COMMITTED.inc()
@@ -280,6 +283,18 @@ class LedgerWriter:
             self._since_upkeep += sum(len(w.encoded.event.subjects) for w in batch)
             if self._since_upkeep >= self._index_upkeep_every:
                 self._upkeep_due.set()
+
+    def _fail(self, batch: list[_Waiter], exc: Exception) -> None:
+        self._failed_batches += 1
+        self._failed_events += len(batch)
+        _BATCHES_FAILED.inc()
+        _EVENTS_FAILED.inc(len(batch))
+        log.error("ledger write of %d events failed: %s: %s", len(batch), type(exc).__name__, exc)
+        for waiter in batch:
+            if not waiter.future.done():
+                error = LedgerUnavailable("the disclosure ledger could not record the event")
+                error.__cause__ = exc
+                waiter.future.set_exception(error)
 
     async def _commit(self, encoded: list[EncodedEvent]) -> list[LedgerRecord]:
         # one statement: the loop that runs the writer also serves requests, and every round

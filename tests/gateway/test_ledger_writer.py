@@ -111,6 +111,23 @@ async def test_gateways_of_the_previous_version_append_to_the_same_chain(ledger_
     assert [d.seq for d in await disclosures(ledger_db.pool, old.event.subjects[0])] == [2]
 
 
+async def test_one_event_postgresql_refuses_does_not_fail_the_others_of_its_batch(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    writer = await writer_factory()
+    poisoned = []
+    for text in ("bad\x00name", "bad\ud800name"):  # refused by jsonb, and by UTF-8 encoding
+        event = make_event(9)
+        object.__setattr__(event, "operation_name", text)  # as if the event's own checks had missed it
+        poisoned.append(event)
+    results = await asyncio.gather(
+        *(writer.append(e) for e in [make_event(1), poisoned[0], make_event(2), poisoned[1], make_event(3)]), return_exceptions=True
+    )
+    assert [type(r).__name__ for r in results] == ["LedgerRecord", "LedgerUnavailable", "LedgerRecord", "LedgerUnavailable", "LedgerRecord"]
+    assert [r.seq for r in results if not isinstance(r, Exception)] == [1, 2, 3]
+    assert writer.stats.failed_events == 2 and writer.stats.events == 3
+    report = await verified(ledger_db)
+    assert report.events_checked == 3
+
+
 async def test_close_flushes_what_was_appended(ledger_db: LedgerDatabase) -> None:
     writer = LedgerWriter(ledger_db.pool, hmac_key=KEY, max_delay=0.05)
     with pytest.raises(LedgerUnavailable, match="not running"):
