@@ -36,7 +36,7 @@ from gateway.garbage import settle_heap, unsettle_heap
 from gateway.ledger import LedgerUnavailable
 from gateway.runtime import Runtime
 from resolvers.evidence import SnapshotRecord
-from schema.build import build_schema
+from schema.build import build_schema, prepared_operations
 from schema.context import RequestState
 
 __all__ = ["create_app", "CHINA_TZ"]
@@ -81,7 +81,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         # with, and the old one is freed once they are done (it was frozen with the heap)
         def install_schema(bundle: Any) -> None:
             holder.update(schema=build_schema(bundle))
-            unsettle_heap()
+            unsettle_heap(forget=lambda: prepared_operations(holder["schema"]).clear())
 
         runtime.catalog_listeners.append(install_schema)
         holder["tokens"] = TokenEndpoint(runtime.issuer, runtime.clients)

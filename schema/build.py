@@ -29,7 +29,7 @@ from schema.spec import EntitySpec, FieldSpec, SchemaSpec
 from schema.subjects import load_subjects
 from schema.workflows import workflow_fields
 
-__all__ = ["build_schema", "describe_field"]
+__all__ = ["build_schema", "describe_field", "prepared_operations"]
 
 _PYTHON_TYPES: dict[str, Any] = {
     "String": str,
@@ -226,7 +226,7 @@ def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry
     query = _object_type("Query", "The unified schema of the government information sharing gateway.", query_fields)
     mutation = _object_type("Mutation", "Consents and workflows of the sharing platform.", {**consent_mutations(), **change_mutations, **workflow_mutations})
     prepared = PreparedOperations(maxsize=512)
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=query,
         mutation=mutation,
         config=StrawberryConfig(scalar_map=IDENTIFIER_SCALAR_MAP, auto_camel_case=True),
@@ -237,3 +237,10 @@ def build_schema(bundle: Any, extensions: list[Any] | None = None) -> strawberry
             *(extensions or []),
         ],
     )
+    schema._govshare_prepared = prepared  # type: ignore[attr-defined]
+    return schema
+
+
+def prepared_operations(schema: strawberry.Schema) -> PreparedOperations:
+    """The parsed and validated operations `build_schema` keeps for `schema`."""
+    return schema._govshare_prepared  # type: ignore[attr-defined,no-any-return]

@@ -9,9 +9,11 @@ node of it on every request, a hit costs one string lookup. Validation results a
 only for the very document they were computed for, so a document put in place by another
 extension is always validated itself.
 
-Only texts up to `max_text` characters are kept (a parsed document is some fifty times the
-size of its text); longer ones, parse errors and malformed texts are handled afresh each
-time, so no client can grow the cache beyond its bound.
+Only texts up to `max_text` characters are kept, and together at most `max_total_text`
+characters: a parsed document keeps every token with its location, and a text dense with
+tokens parses to some three hundred times its size (16 kB of `a a a ...` to 4.6 MB), so the
+bound is on the texts, not only on their number. Longer texts, parse errors and malformed
+texts are handled afresh each time, so no client can grow the cache beyond its bound.
 
 Errors get stable codes: a syntax error is GRAPHQL_PARSE_FAILED, an operation that does not
 fit the schema GRAPHQL_VALIDATION_FAILED. Without one they would be masked as INTERNAL, and
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, parse
 from strawberry.extensions import SchemaExtension
@@ -32,6 +34,8 @@ from authz.codes import Code
 from schema.errors import coded_error
 
 __all__ = ["OperationCache", "PreparedOperations"]
+
+V = TypeVar("V")
 
 
 def _coded(error: GraphQLError, code: Code) -> GraphQLError:
@@ -51,21 +55,30 @@ def _coded(error: GraphQLError, code: Code) -> GraphQLError:
 class PreparedOperations:
     """Parsed documents and validation results of one schema, by query text, the `maxsize` most recent."""
 
-    def __init__(self, maxsize: int = 512, max_text: int = 16_384) -> None:
-        if maxsize < 1 or max_text < 1:
-            raise ValueError("maxsize and max_text must be >= 1")
+    def __init__(self, maxsize: int = 512, max_text: int = 16_384, max_total_text: int = 262_144) -> None:
+        if maxsize < 1 or max_text < 1 or max_total_text < max_text:
+            raise ValueError("maxsize and max_text must be >= 1, max_total_text >= max_text")
         self.maxsize = maxsize
         self.max_text = max_text
-        self._documents: OrderedDict[tuple[str, tuple[tuple[str, Any], ...]], DocumentNode] = OrderedDict()
-        self._errors: OrderedDict[tuple[str, tuple[Any, ...]], tuple[DocumentNode, tuple[GraphQLError, ...]]] = OrderedDict()
+        self.max_total_text = max_total_text
+        self._documents = _TextLRU[DocumentNode](maxsize, max_total_text)
+        self._errors = _TextLRU[tuple[DocumentNode, tuple[GraphQLError, ...]]](maxsize, max_total_text)
         self.hits = self.misses = 0
+
+    @property
+    def text_kept(self) -> int:
+        """Characters of query text behind the kept documents and validations (each at most `max_total_text`)."""
+        return max(self._documents.texts, self._errors.texts)
+
+    def clear(self) -> None:
+        self._documents.clear()
+        self._errors.clear()
 
     def document(self, query: str, options: dict[str, Any] | None = None) -> DocumentNode:
         """The parsed `query`; raises GraphQLError with code GRAPHQL_PARSE_FAILED on a syntax error."""
         key = (query, tuple(sorted(options.items())) if options else ())
         document = self._documents.get(key)
         if document is not None:
-            self._documents.move_to_end(key)
             self.hits += 1
             return document
         self.misses += 1
@@ -74,7 +87,7 @@ class PreparedOperations:
         except GraphQLError as error:
             raise _coded(error, Code.GRAPHQL_PARSE_FAILED) from None
         if len(query) <= self.max_text:
-            self._remember(self._documents, key, document)
+            self._documents.put(key, document)
         return document
 
     def errors(self, schema: GraphQLSchema, query: str, document: DocumentNode, rules: tuple[Any, ...]) -> list[GraphQLError]:
@@ -82,18 +95,44 @@ class PreparedOperations:
         key = (query, rules)
         entry = self._errors.get(key)
         if entry is not None and entry[0] is document:
-            self._errors.move_to_end(key)
             return list(entry[1])
         errors = tuple(_coded(e, Code.GRAPHQL_VALIDATION_FAILED) for e in validate_document(schema, document, rules))
         if len(query) <= self.max_text:
-            self._remember(self._errors, key, (document, errors))
+            self._errors.put(key, (document, errors))
         return list(errors)
 
-    def _remember(self, entries: OrderedDict[Any, Any], key: Any, value: Any) -> None:
-        entries[key] = value
-        entries.move_to_end(key)
-        if len(entries) > self.maxsize:
-            entries.popitem(last=False)
+
+class _TextLRU(Generic[V]):
+    """The most recently used entries by keys that start with a query text, at most `maxsize`
+    of them and at most `max_total_text` characters of those texts together."""
+
+    def __init__(self, maxsize: int, max_total_text: int) -> None:
+        self.maxsize = maxsize
+        self.max_total_text = max_total_text
+        self.texts = 0
+        self._entries: OrderedDict[tuple[Any, ...], V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[Any, ...]) -> V | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[Any, ...], value: V) -> None:
+        if key not in self._entries:
+            self.texts += len(key[0])
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.maxsize or self.texts > self.max_total_text:
+            evicted, _ = self._entries.popitem(last=False)
+            self.texts -= len(evicted[0])
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.texts = 0
 
 
 class OperationCache(SchemaExtension):

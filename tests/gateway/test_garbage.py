@@ -32,3 +32,16 @@ async def test_a_replaced_schema_is_not_kept_frozen() -> None:
     assert gc.get_freeze_count() == 0  # what the old schema held can be collected now
     await asyncio.sleep(0.3)
     assert gc.get_freeze_count() > 0 and gc.get_threshold() == THRESHOLDS
+
+
+async def test_what_a_cache_keeps_is_forgotten_before_the_heap_is_frozen_again() -> None:
+    # a cached entry frozen with the heap and evicted later would never be collected
+    from schema.operations import PreparedOperations
+
+    prepared = PreparedOperations(maxsize=8)
+    prepared.document("{ a b c }")
+    gc.freeze()
+    unsettle_heap(settle_after=0.05, forget=prepared.clear)
+    assert prepared.text_kept > 0  # kept while requests of the old schema may still run
+    await asyncio.sleep(0.3)
+    assert prepared.text_kept == 0 and gc.get_freeze_count() > 0

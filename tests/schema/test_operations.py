@@ -44,6 +44,26 @@ def test_the_cache_is_bounded_least_recently_used_first() -> None:
     assert prepared.misses == misses + 1
 
 
+def test_the_texts_kept_are_bounded_in_total_not_only_in_number() -> None:
+    # a text dense with tokens parses to hundreds of times its size: 512 of 16 kB would be gigabytes
+    prepared = PreparedOperations(maxsize=512, max_text=1000, max_total_text=3000)
+    texts = [f"# {n}\n{{ {'hello ' * 150}}}" for n in range(10)]  # ~910 characters each
+    documents = [prepared.document(t) for t in texts]
+    assert prepared.text_kept <= 3000
+    assert prepared.document(texts[-1]) is documents[-1]  # the most recent are kept
+    misses = prepared.misses
+    prepared.document(texts[0])  # the oldest went to make room
+    assert prepared.misses == misses + 1
+    schema = _schema(prepared)
+    for text in texts:
+        assert schema.execute_sync(text).errors is None
+    assert prepared.text_kept <= 3000
+    prepared.clear()
+    assert prepared.text_kept == 0 and prepared.document(texts[-1]) is not documents[-1]
+    with pytest.raises(ValueError, match="max_total_text"):
+        PreparedOperations(max_text=1000, max_total_text=999)
+
+
 def test_syntax_errors_are_raised_every_time_and_not_kept() -> None:
     prepared = PreparedOperations(maxsize=2)
     for _ in range(2):
