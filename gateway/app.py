@@ -291,8 +291,12 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
                 variables = json.loads(params["variables"])
             except json.JSONDecodeError:
                 return "", None, None, ("'variables' is not valid JSON", 400)
+            except RecursionError:
+                return "", None, None, (_TOO_DEEP, 400)
             if not isinstance(variables, dict):
                 return "", None, None, ("'variables' must be a JSON object", 400)
+            if _lone_surrogates(params["variables"].encode("utf-8", "surrogatepass"), variables):
+                return "", None, None, (_SURROGATES, 400)
         operation_name, problem = _operation_name(params.get("operationName"))
         return query, variables, operation_name, problem
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
@@ -305,6 +309,10 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return "", None, None, ("the request body is not valid JSON", 400)
+    except RecursionError:
+        return "", None, None, (_TOO_DEEP, 400)
+    if _lone_surrogates(body, payload):
+        return "", None, None, (_SURROGATES, 400)
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str) or not payload["query"].strip():
         return "", None, None, ("the JSON body needs a GraphQL document in 'query'", 400)
     variables = payload.get("variables")
@@ -312,6 +320,23 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
         return "", None, None, ("'variables' must be a JSON object", 400)
     operation_name, problem = _operation_name(payload.get("operationName"))
     return payload["query"], variables, operation_name, problem
+
+
+_TOO_DEEP = "the JSON is nested too deeply; variables are values for the operation's arguments, a few levels deep"
+_SURROGATES = "the request holds an unpaired surrogate (a \\ud800-\\udfff escape without its pair); send valid Unicode text"
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogates(raw: bytes, payload: object) -> bool:
+    """Whether JSON text `raw`, parsed to `payload`, left an unpaired surrogate in a string:
+    it could be neither hashed for the ledger nor stored (an escaped pair is one character)."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return False
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _operation_name(value: object) -> tuple[str | None, tuple[str, int] | None]:

@@ -7,11 +7,26 @@ from graphql import GraphQLError
 from authz.codes import Code
 from authz.policy import Decision
 
-__all__ = ["coded_error", "denial_error"]
+__all__ = ["coded_error", "denial_error", "with_code"]
 
 
 def coded_error(code: Code, message: str, **extensions: Any) -> GraphQLError:
     return GraphQLError(message, extensions={"code": str(code), **{k: v for k, v in extensions.items() if v is not None}})
+
+
+def with_code(error: GraphQLError, code: Code) -> GraphQLError:
+    """`error` with `extensions.code` = `code`, unless it already has a code."""
+    if error.extensions and "code" in error.extensions:
+        return error
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "code": str(code)},
+    )
 
 
 def denial_error(decision: Decision) -> GraphQLError:

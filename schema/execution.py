@@ -14,6 +14,8 @@ from graphql import GraphQLError, GraphQLObjectType, GraphQLOutputType, is_leaf_
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from authz.codes import Code
+from schema.errors import with_code
 from schema.subjects import Record
 
 __all__ = ["RecordExecutionContext"]
@@ -34,6 +36,15 @@ def _kind(field_type: GraphQLOutputType) -> str:
 
 
 class RecordExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        # variable values that do not fit their declared types (a missing required variable, a
+        # string for an Int) are the client's to correct: coded, they are not masked as INTERNAL
+        built = super().build(*args, **kwargs)
+        if isinstance(built, list):
+            return [with_code(error, Code.BAD_REQUEST) for error in built]
+        return built
+
     def execute_collected_subfields(
         self,
         parent_type: GraphQLObjectType,

@@ -31,25 +31,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from authz.codes import Code
-from schema.errors import coded_error
+from schema.errors import coded_error, with_code
 
 __all__ = ["OperationCache", "PreparedOperations"]
 
 V = TypeVar("V")
-
-
-def _coded(error: GraphQLError, code: Code) -> GraphQLError:
-    if error.extensions and "code" in error.extensions:
-        return error
-    return GraphQLError(
-        error.message,
-        nodes=error.nodes,
-        source=error.source,
-        positions=error.positions,
-        path=error.path,
-        original_error=error.original_error,
-        extensions={**(error.extensions or {}), "code": str(code)},
-    )
 
 
 class PreparedOperations:
@@ -85,7 +71,7 @@ class PreparedOperations:
         try:
             document = parse(query, **(options or {}))
         except GraphQLError as error:
-            raise _coded(error, Code.GRAPHQL_PARSE_FAILED) from None
+            raise with_code(error, Code.GRAPHQL_PARSE_FAILED) from None
         if len(query) <= self.max_text:
             self._documents.put(key, document)
         return document
@@ -96,7 +82,7 @@ class PreparedOperations:
         entry = self._errors.get(key)
         if entry is not None and entry[0] is document:
             return list(entry[1])
-        errors = tuple(_coded(e, Code.GRAPHQL_VALIDATION_FAILED) for e in validate_document(schema, document, rules))
+        errors = tuple(with_code(e, Code.GRAPHQL_VALIDATION_FAILED) for e in validate_document(schema, document, rules))
         if len(query) <= self.max_text:
             self._errors.put(key, (document, errors))
         return list(errors)

@@ -91,6 +91,37 @@ async def test_malformed_bodies_get_bad_request(client: httpx.AsyncClient, agent
     assert listed.status_code == 400 and listed.json()["errors"][0]["message"] == "'variables' must be a JSON object"
 
 
+async def test_bodies_that_would_break_parsing_or_the_ledger_get_bad_request(client: httpx.AsyncClient, agent: Any, runtime: Any) -> None:
+    token = await agent("gz-mzj").token()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    before = await runtime.control.fetchval("SELECT count(*) FROM disclosure_events")
+    deep = b'{"query": "{ catalogVersion }", "variables": {"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}"
+    response = await client.post("/graphql", content=deep, headers=headers)
+    assert response.status_code == 400 and "nested too deeply" in response.json()["errors"][0]["message"]
+    deep_get = await client.get("/graphql", params={"query": "{ catalogVersion }", "variables": '{"a": ' + "[" * 5_000 + "]" * 5_000 + "}"}, headers=headers)
+    assert deep_get.status_code == 400 and "nested too deeply" in deep_get.json()["errors"][0]["message"]
+    for body in (b'{"query": "{ catalogVersion } # \\ud800"}', b'{"query": "query($n: String) { catalogVersion }", "variables": {"n": "\\udfff x"}}'):
+        response = await client.post("/graphql", content=body, headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST" and "unpaired surrogate" in response.json()["errors"][0]["message"]
+    paired = await client.post("/graphql", content=b'{"query": "{ catalogVersion } # \\ud83d\\ude00"}', headers=headers)
+    assert paired.status_code == 200 and "errors" not in paired.json()
+    assert await runtime.control.fetchval("SELECT count(*) FROM disclosure_events") == before + 1
+
+
+async def test_variables_that_do_not_fit_their_types_are_the_clients_to_fix(agent: Any) -> None:
+    mzj = agent("gz-mzj")
+    query = "query($id: ResidentIdNumber!) { person(idNumber: $id) { maritalStatus } }"
+    missing = (await mzj.query(query, duty="mz.assistance")).json()
+    assert missing["data"] is None
+    assert [e["extensions"]["code"] for e in missing["errors"]] == ["BAD_REQUEST"]
+    assert "Variable '$id'" in missing["errors"][0]["message"]
+    wrong = (await mzj.query("query($n: Int!) { auditEvents(limit: $n) { nextCursor } }", {"n": "many"})).json()
+    assert [e["extensions"]["code"] for e in wrong["errors"]] == ["BAD_REQUEST"] and "Int cannot represent" in wrong["errors"][0]["message"]
+    invalid = (await mzj.query(query, {"id": "440106199001011234"}, duty="mz.assistance")).json()
+    assert [e["extensions"]["code"] for e in invalid["errors"]] == ["INVALID_IDENTIFIER"]
+
+
 async def test_invalid_operations_say_what_is_wrong(client: httpx.AsyncClient, agent: Any) -> None:
     # an operation that does not fit the schema is the developer's to fix: never masked as INTERNAL
     response = await agent("gz-mzj").query('{ person(idNumber: "440106199001011235") { nickname } }', duty="mz.assistance")
