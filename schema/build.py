@@ -108,11 +108,27 @@ def _entity_type(entity: EntitySpec, specs: list[FieldSpec], bundle: Any, sealed
 SNAPSHOT_ARGUMENT = inspect.Parameter("snapshot", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=False)
 
 
+def _ask(info: Info, entity: EntitySpec, count: int) -> None:
+    """Counts `count` more identifiers of `entity` against the request's limit (root.max),
+    over every root field and alias: aliases must not multiply the limit."""
+    asked = info.context.identifiers_asked
+    total = asked.get(entity.name, 0) + count
+    limit = entity.root.max
+    if total > limit:
+        field = entity.root.many or entity.root.one
+        raise coded_error(
+            Code.TOO_MANY_SUBJECTS,
+            f"{field} takes at most {limit} identifiers per request, got {total} (aliases and single lookups count together); split the request",
+        )
+    asked[entity.name] = total
+
+
 def _root_fields(entity: EntitySpec, entity_type: type, sealed: dict[str, str]) -> dict[str, Any]:
     key_type = _PYTHON_TYPES[entity.key_scalar]
     root = entity.root
 
     async def one(info: Info, snapshot: bool = False, **kwargs: Any) -> Any:
+        _ask(info, entity, 1)
         info.context.snapshot_requested |= snapshot
         views = await load_subjects(info._raw_info, entity, [kwargs[root.argument]], sealed)
         view = views[0]
@@ -141,8 +157,7 @@ def _root_fields(entity: EntitySpec, entity_type: type, sealed: dict[str, str]) 
 
         async def many(info: Info, snapshot: bool = False, **kwargs: Any) -> Any:
             keys = kwargs[many_argument]
-            if len(keys) > limit:
-                raise coded_error(Code.TOO_MANY_SUBJECTS, f"{root.many} takes at most {limit} identifiers per request, got {len(keys)}; split the request")
+            _ask(info, entity, len(keys))
             info.context.snapshot_requested |= snapshot
             return await load_subjects(info._raw_info, entity, keys, sealed)
 

@@ -93,6 +93,7 @@ class RequestState:
     rows: int = 0
     fields_requested: set[str] = field(default_factory=set)
     snapshot_requested: bool = False
+    identifiers_asked: dict[str, int] = field(default_factory=dict)  # by entity, over all root fields and aliases
     unavailable: dict[str, str] = field(default_factory=dict)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     snapshot_id: str | None = None

@@ -87,6 +87,26 @@ async def test_too_many_subjects_are_refused(agent: Any) -> None:
     assert codes(body) == ["TOO_MANY_SUBJECTS"]
 
 
+async def test_aliases_do_not_multiply_the_limit_on_subjects(agent: Any) -> None:
+    rng = random.Random(4)
+    ids = [resident_id(rng) for _ in range(100)]
+    housing = agent("gz-zfcxjsj")
+    two = "query($a: [ResidentIdNumber!]!, $b: [ResidentIdNumber!]!) { a: persons(idNumbers: $a) { name } b: persons(idNumbers: $b) { name } }"
+    within = (await housing.query(two, {"a": ids[:50], "b": ids[50:]}, duty="zj.housing-security")).json()
+    assert "errors" not in within or "TOO_MANY_SUBJECTS" not in codes(within)
+    assert len(within["data"]["a"]) == 50 and len(within["data"]["b"]) == 50
+    beyond = (await housing.query(two, {"a": ids[:60], "b": ids[40:]}, duty="zj.housing-security")).json()
+    assert "TOO_MANY_SUBJECTS" in codes(beyond)
+    assert "got 120 (aliases and single lookups count together)" in " ".join(e["message"] for e in beyond["errors"])
+    plus_one = (
+        "query($a: [ResidentIdNumber!]!) { persons(idNumbers: $a) { name } "
+        'one: person(idNumber: "440106199001011235") { name } }'
+    )
+    assert "TOO_MANY_SUBJECTS" in codes((await housing.query(plus_one, {"a": ids}, duty="zj.housing-security")).json())
+    singles = "{ " + " ".join(f'p{n}: person(idNumber: "{i}") {{ name }}' for n, i in enumerate(ids + [resident_id(rng)])) + " }"
+    assert "TOO_MANY_SUBJECTS" in codes((await housing.query(singles, duty="zj.housing-security")).json())
+
+
 async def test_gateway_store_sessions_are_read_only(runtime: Runtime) -> None:
     pool = await runtime.stores.pool("gz-gab")
     async with pool.acquire() as conn:

@@ -51,7 +51,8 @@ async def test_operation_names_are_checked_before_anything_is_recorded(agent: An
         body = json.dumps({"query": "{ catalogVersion }", "operationName": name})  # escapes NUL and the lone surrogate
         response = await client.post("/graphql", content=body.encode(), headers={**headers, "Content-Type": "application/json"})
         assert response.status_code == 400, (name, response.text)
-        assert codes(response.json()) == ["BAD_REQUEST"] and "operationName" in response.json()["errors"][0]["message"]
+        message = response.json()["errors"][0]["message"]
+        assert codes(response.json()) == ["BAD_REQUEST"] and ("operationName" in message or "unpaired surrogate" in message)
     refused = await client.get("/graphql", params={"query": "{ catalogVersion }", "operationName": "a\x00"}, headers=headers)
     assert refused.status_code == 400
     assert await count_events(runtime) == before
