@@ -142,8 +142,8 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
                 metrics.observe(state, "refused", time.perf_counter() - started)
                 _log(request_id, principal.agency, principal.client_id, duty, [], "refused", started, codes)
                 return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article)
-        if request.method == "GET" and query and _is_mutation(query):
-            return _error(Code.BAD_REQUEST, "mutations must be sent with POST", 405)
+        if request.method == "GET" and query and _is_mutation(query, operation_name):
+            return _error(Code.BAD_REQUEST, "mutations must be sent with POST", 405, {"Allow": "POST"})
         try:
             result = await holder["schema"].execute(query, variable_values=variables, context_value=state, operation_name=operation_name)
         except CannotGetOperationTypeError as exc:
@@ -269,14 +269,18 @@ def _audit_unavailable() -> JSONResponse:
     return _error(Code.AUDIT_UNAVAILABLE, "the disclosure ledger cannot record this request, so nothing is served; retry later", 503)
 
 
-def _is_mutation(query: str) -> bool:
+def _is_mutation(query: str, operation_name: str | None) -> bool:
+    """Whether the operation that would run is a mutation (the named one, else the only one)."""
     from graphql import OperationDefinitionNode, OperationType, parse
 
     try:
         document = parse(query)
     except GraphQLError:
         return False
-    return any(isinstance(d, OperationDefinitionNode) and d.operation is OperationType.MUTATION for d in document.definitions)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [d for d in operations if d.name is not None and d.name.value == operation_name]
+    return len(operations) == 1 and operations[0].operation is OperationType.MUTATION
 
 
 async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None, str | None, tuple[str, int] | None]:

@@ -87,6 +87,11 @@ async def test_malformed_bodies_get_bad_request(client: httpx.AsyncClient, agent
     assert named.status_code == 200 and "errors" not in named.json()
     huge = await client.post("/graphql", json={"query": "{ agencies { code } }", "variables": {"pad": "x" * 300_000}}, headers=headers)
     assert huge.status_code == 413 and "256 kB" in huge.json()["errors"][0]["message"]
+    both = 'query Q { agencies { code } } mutation M { withdrawOnwardConsent(id: "00000000-0000-0000-0000-000000000000") { id } }'
+    by_get = await client.get("/graphql", params={"query": both, "operationName": "M"}, headers=headers)
+    assert by_get.status_code == 405 and by_get.headers["allow"] == "POST" and by_get.json()["errors"][0]["message"] == "mutations must be sent with POST"
+    query_by_get = await client.get("/graphql", params={"query": both, "operationName": "Q"}, headers=headers)
+    assert query_by_get.status_code == 200 and query_by_get.json()["data"]["agencies"]
     listed = await client.get("/graphql", params={"query": "{ agencies { code } }", "variables": "[1]"}, headers=headers)
     assert listed.status_code == 400 and listed.json()["errors"][0]["message"] == "'variables' must be a JSON object"
 
