@@ -82,10 +82,23 @@ class PreparedOperations:
         entry = self._errors.get(key)
         if entry is not None and entry[0] is document:
             return list(entry[1])
-        errors = tuple(with_code(e, Code.GRAPHQL_VALIDATION_FAILED) for e in validate_document(schema, document, rules))
+        errors = tuple(with_code(_explained(e), Code.GRAPHQL_VALIDATION_FAILED) for e in validate_document(schema, document, rules))
         if len(query) <= self.max_text:
             self._errors.put(key, (document, errors))
         return list(errors)
+
+
+_ABORTED = "Validation aborted."
+
+
+def _explained(error: GraphQLError) -> GraphQLError:
+    # graphql-core gives up on a document whose checks recurse too deep, and says only this
+    if error.message != _ABORTED:
+        return error
+    return GraphQLError(
+        "the document is too large or too repetitive to validate (validation aborted); ask for each field once and split the request",
+        extensions=error.extensions,
+    )
 
 
 class _TextLRU(Generic[V]):

@@ -132,3 +132,11 @@ def test_long_texts_are_not_kept() -> None:
     assert prepared.misses == 2
     short = prepared.document("{ hello }")
     assert prepared.document("{ hello }") is short
+
+
+def test_a_document_too_repetitive_to_validate_is_explained() -> None:
+    prepared = PreparedOperations()
+    text = "{ " + " ".join("hello" for _ in range(3000)) + " }"
+    result = _schema(prepared).execute_sync(text)
+    assert result.errors and result.errors[0].message.startswith("the document is too large or too repetitive to validate")
+    assert result.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
