@@ -99,6 +99,11 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         started = time.perf_counter()
         given = request.headers.get("x-request-id", "")
         request_id = given if 0 < len(given) <= 128 and given.isprintable() else str(uuid.uuid4())
+        response = await serve_graphql(request, request_id, started)
+        response.headers["X-Request-Id"] = request_id  # refusals and errors too: the id to quote to support
+        return response
+
+    async def serve_graphql(request: Request, request_id: str, started: float) -> Response:
         if request.method == "GET" and "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
             return HTMLResponse(get_graphql_ide_html())
         rt = runtime()
@@ -172,7 +177,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
             return _audit_unavailable()
         metrics.observe(state, outcome, time.perf_counter() - started)
         _log(request_id, principal.agency, principal.client_id, duty, sorted(state.fields_requested), outcome, started, codes, len(state.subjects))
-        return GraphQLResponse(body, headers={"X-Request-Id": request_id})
+        return GraphQLResponse(body)
 
     async def token(request: Request) -> Response:
         return await holder["tokens"].respond(request)

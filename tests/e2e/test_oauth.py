@@ -65,8 +65,10 @@ async def test_graphiql_is_served_to_browsers(client: httpx.AsyncClient) -> None
 async def test_malformed_bodies_get_bad_request(client: httpx.AsyncClient, agent: Any) -> None:
     token = await agent("gz-mzj").token()
     headers = {"Authorization": f"Bearer {token}"}
-    bad_json = await client.post("/graphql", content=b"{not json", headers={**headers, "Content-Type": "application/json"})
+    bad_json = await client.post("/graphql", content=b"{not json", headers={**headers, "Content-Type": "application/json", "X-Request-Id": "req-bad-json"})
     assert bad_json.status_code == 400 and bad_json.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert bad_json.headers["x-request-id"] == "req-bad-json"  # every answer names its request, refusals too
+    assert (await client.post("/graphql", json={"query": "{ catalogVersion }"})).headers["x-request-id"]
     no_query = await client.post("/graphql", json={"variables": {}}, headers=headers)
     assert no_query.status_code == 400
     syntax = await client.post("/graphql", json={"query": "{ person("}, headers=headers)
