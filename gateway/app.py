@@ -30,6 +30,7 @@ from authz.context import RequestContext, parse_on_behalf_of
 from authz.policy import decide_duty
 from gateway import metrics
 from gateway.audit import disclosure_event
+from gateway.bodies import read_limited
 from gateway.auth.oauth import TokenEndpoint
 from gateway.auth.tokens import AuthError, public_jwks
 from gateway.garbage import settle_heap, unsettle_heap
@@ -311,7 +312,7 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type not in ("application/json", "application/graphql-response+json"):
         return "", None, None, ("POST a JSON body {\"query\": ..., \"variables\": ...} with Content-Type: application/json", 400)
-    body = await _read_body(request)
+    body = await read_limited(request, MAX_BODY_BYTES)
     if body is None:
         return "", None, None, (f"the request body is larger than {MAX_BODY_BYTES // 1024} kB; send one operation of at most that size", 413)
     try:
@@ -357,20 +358,6 @@ def _operation_name(value: object) -> tuple[str | None, tuple[str, int] | None]:
     if len(value) > MAX_OPERATION_NAME or not _GRAPHQL_NAME.fullmatch(value):
         return None, (f"'operationName' must be a GraphQL name (letters, digits and _, not starting with a digit; at most {MAX_OPERATION_NAME} characters)", 400)
     return value, None
-
-
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None when it is larger than MAX_BODY_BYTES (reading stops there)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _log(request_id: str, agency: str, client: str, duty: str | None, fields: list[str], outcome: str, started: float, codes: list[str] | None = None, subjects: int = 0) -> None:

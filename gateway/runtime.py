@@ -179,8 +179,10 @@ class Runtime:
 
     async def _reload_clients(self) -> None:
         fresh = await _clients(self.control)
-        self.clients.clear()
+        # in place and never empty in between: the token endpoint reads this registry from its threads
         self.clients.update(fresh)
+        for client_id in set(self.clients) - set(fresh):
+            del self.clients[client_id]
 
     async def close(self) -> None:
         if self.ledger is not None:

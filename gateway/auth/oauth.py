@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import secrets
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +19,18 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.auth.secrets import verify_secret
+from gateway.auth.secrets import hash_secret, verify_secret
 from gateway.auth.tokens import TokenIssuer
+from gateway.bodies import read_limited
 
-__all__ = ["RegisteredClient", "TokenEndpoint"]
+__all__ = ["MAX_FORM_BYTES", "RegisteredClient", "TokenEndpoint"]
+
+MAX_FORM_BYTES = 8 * 1024
+"""A client-credentials request is a few hundred bytes; beyond this the form is not read."""
+
+SECRET_CHECKS = 2
+"""Secret checks (scrypt, ~40 ms of CPU each) running at once; more wait, so that a flood of
+token requests cannot take the CPU from the data requests."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,13 @@ class _Request(OAuth2Request):  # type: ignore[misc]
         return self._form
 
 
+@functools.cache
+def _unknown_client() -> RegisteredClient:
+    # an unknown client_id is checked against a secret nobody knows: the same work and the same
+    # answer as a wrong secret, so the endpoint does not tell which client ids exist
+    return RegisteredClient("", "", hash_secret(secrets.token_urlsafe(32)), ())
+
+
 class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, issuer: TokenIssuer, clients: Mapping[str, RegisteredClient]) -> None:
         super().__init__()
@@ -92,9 +111,10 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
         self.clients = clients
         self.register_grant(_DutyGrant)
         self.register_token_generator("default", self._generate)
+        self._checks = asyncio.Semaphore(SECRET_CHECKS)
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
-        return self.clients.get(client_id)
+        return self.clients.get(client_id) or _unknown_client()
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         # access tokens are self-contained JWTs; nothing to store
@@ -124,8 +144,20 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
                 {"error": "invalid_request", "error_description": "send the form as application/x-www-form-urlencoded"},
                 status_code=400,
             )
-        body = (await request.body()).decode("utf-8", errors="replace")
-        form = dict(parse_qsl(body, keep_blank_values=True))
+        body = await read_limited(request, MAX_FORM_BYTES)
+        if body is None:
+            return JSONResponse(
+                {"error": "invalid_request", "error_description": f"the token request is larger than {MAX_FORM_BYTES // 1024} kB"},
+                status_code=413,
+            )
+        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        repeated = sorted(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
+        if repeated:
+            return JSONResponse(
+                {"error": "invalid_request", "error_description": f"{', '.join(repeated)} given more than once (RFC 6749, section 3.2)"},
+                status_code=400,
+            )
+        form = dict(pairs)
         try:
             oauth_request = _Request(request.method, str(request.url), request.headers, form)
         except InsecureTransportError:
@@ -136,4 +168,6 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
                 },
                 status_code=400,
             )
-        return self.create_token_response(oauth_request)  # type: ignore[no-any-return]
+        async with self._checks:  # the secret check is scrypt: off the event loop, a few at a time
+            return await asyncio.to_thread(self.create_token_response, oauth_request)  # type: ignore[no-any-return]
+

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -23,6 +25,39 @@ async def test_wrong_secret_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-mzj", "demo-gz-rsj"))
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
+
+
+async def test_unknown_clients_are_answered_as_wrong_secrets(client: httpx.AsyncClient) -> None:
+    # the same answer (and the same scrypt work) whether the client id exists or not
+    unknown = await client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-nobody", "x"))
+    wrong = await client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-mzj", "x"))
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
+
+
+async def test_token_requests_are_bounded_and_unambiguous(client: httpx.AsyncClient) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    huge = await client.post("/oauth/token", content=b"grant_type=client_credentials&pad=" + b"x" * 20_000, headers=form, auth=("gz-mzj", "demo-gz-mzj"))
+    assert huge.status_code == 413 and huge.json()["error"] == "invalid_request"
+    twice = await client.post("/oauth/token", content=b"grant_type=client_credentials&scope=mz.assistance&scope=mz.marriage", headers=form, auth=("gz-mzj", "demo-gz-mzj"))
+    assert twice.status_code == 400 and twice.json()["error"] == "invalid_request" and "scope given more than once" in twice.json()["error_description"]
+
+
+async def test_secret_checks_run_off_the_event_loop(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # scrypt costs ~40 ms of CPU: on the event loop, a flood of token requests would stall every data request
+    import gateway.auth.oauth
+
+    threads: list[threading.Thread] = []
+    checked = gateway.auth.oauth.verify_secret
+
+    def recording(secret: str, stored: str) -> bool:
+        threads.append(threading.current_thread())
+        return checked(secret, stored)
+
+    monkeypatch.setattr(gateway.auth.oauth, "verify_secret", recording)
+    responses = await asyncio.gather(*(client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("gz-mzj", "wrong")) for _ in range(4)))
+    assert [r.status_code for r in responses] == [401] * 4
+    assert len(threads) == 4 and threading.main_thread() not in threads
 
 
 async def test_duty_of_another_agency_is_refused(client: httpx.AsyncClient) -> None:
