@@ -110,6 +110,8 @@ class Runtime:
     @classmethod
     async def start(cls, settings: Settings, control_dsn: str, store_dsns: Mapping[str, str]) -> Runtime:
         control = await asyncpg.create_pool(control_dsn, min_size=1, max_size=settings.store_pool_size, reset=keep_session)
+        stores: AgencyStores | None = None
+        runtime: Runtime | None = None
         try:
             async with control.acquire() as conn:
                 applied = await migrate(conn)
@@ -134,7 +136,12 @@ class Runtime:
             if settings.trusted_jwks:
                 if not settings.trusted_issuer:
                     raise ValueError("trusted_jwks needs trusted_issuer: the issuer whose tokens those keys sign")
-                verifier.trust(settings.trusted_issuer, load_jwks(settings.trusted_jwks))
+                if not settings.trusted_agencies:
+                    raise ValueError("trusted_jwks needs trusted_agencies: the agencies whose tokens that issuer may sign")
+                unknown = sorted(set(settings.trusted_agencies) - set(bundle.catalog.agencies))
+                if unknown:
+                    raise ValueError(f"trusted_agencies names {', '.join(unknown)}, not agencies of the catalog")
+                verifier.trust(settings.trusted_issuer, load_jwks(settings.trusted_jwks), settings.trusted_agencies)
             clients = await _clients(control)
             consents = ConsentStore(control)
             sealing = [i.provider for i in bundle.catalog.items.values() if i.kind in (ItemKind.LICENSE, ItemKind.DOCUMENT)]
@@ -150,6 +157,11 @@ class Runtime:
                 await runtime.ledger.start()
             return runtime
         except BaseException:
+            # a start that fails half-way leaves nothing open behind it
+            if runtime is not None and runtime._listener is not None:
+                await runtime._listener.close()
+            if stores is not None:
+                await stores.close()
             await control.close()
             raise
 

@@ -50,6 +50,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     trusted_jwks: str | None = None
     trusted_issuer: str | None = None
+    trusted_agencies: tuple[str, ...] = ()
     store_urls: Mapping[str, str] = field(default_factory=dict)
     control_database: str = "govshare"
     store_database_prefix: str = "govshare_"
@@ -81,6 +82,8 @@ class Settings:
             values["trusted_jwks"] = jwks
         if trusted_issuer := environ.get("GOVSHARE_TRUSTED_ISSUER"):
             values["trusted_issuer"] = trusted_issuer
+        if trusted_agencies := environ.get("GOVSHARE_TRUSTED_AGENCIES"):
+            values["trusted_agencies"] = tuple(a.strip() for a in trusted_agencies.split(",") if a.strip())
         if pool := environ.get("GOVSHARE_STORE_POOL_SIZE"):
             values["store_pool_size"] = int(_float("GOVSHARE_STORE_POOL_SIZE", pool))
         if prefix := environ.get("GOVSHARE_STORE_DATABASE_PREFIX"):
@@ -115,8 +118,9 @@ class Settings:
         for key in ("data_dir", "catalog_dir"):
             if key in converted and converted[key] is not None:
                 converted[key] = (base / str(converted[key])).resolve()
-        if "cors_origins" in converted:
-            converted["cors_origins"] = tuple(converted["cors_origins"] or ())
+        for key in ("cors_origins", "trusted_agencies"):
+            if key in converted:
+                converted[key] = tuple(converted[key] or ())
         if converted.get("demo"):
             raise ConfigError(f"{path}: demo mode cannot be enabled from a production configuration; use `govshare demo`")
         settings = cls.from_environ(environ)

@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,16 +71,27 @@ class TokenVerifier:
     def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: int = 30, cache_size: int = 10_000) -> None:
         self.audience = audience
         self.leeway = leeway
+        self.issuer = issuer
         self.trusted: dict[str, KeySet] = {issuer: keys}
+        # the agencies each external issuer may speak for; the gateway's own tokens name the
+        # agency of the registered client they were issued to
+        self.speaks_for: dict[str, frozenset[str]] = {}
         # a token verified once is good until it expires; its signature is not checked again
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._cache_size = cache_size
 
-    def trust(self, issuer: str, jwks: Mapping[str, Any]) -> None:
+    def trust(self, issuer: str, jwks: Mapping[str, Any], agencies: Collection[str]) -> None:
+        """Accepts tokens of `issuer` signed with a key of `jwks`, for the given `agencies` only:
+        an identity provider that may sign for any agency could make anyone the platform operator."""
+        if issuer == self.issuer:
+            raise ValueError(f"{issuer} is the gateway's own issuer; an external identity provider needs an issuer of its own")
+        if not agencies:
+            raise ValueError(f"name the agencies whose tokens issuer {issuer} may sign")
         try:
             self.trusted[issuer] = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"the JWKS of issuer {issuer} is not a valid key set: {exc}") from None
+        self.speaks_for[issuer] = frozenset(agencies)
 
     def _registry(self, issuer: str) -> JWTClaimsRegistry:
         return JWTClaimsRegistry(
@@ -130,18 +141,34 @@ class TokenVerifier:
             duties = claims["scope"].split()
         if not isinstance(agency, str) or not isinstance(duties, list):
             raise AuthError("token lacks the agency and duties claims")
-        principal = Principal(agency=agency, client_id=str(claims["sub"]), duties=frozenset(str(d) for d in duties), token_id=claims.get("jti"))
+        client_id = str(claims["sub"])
+        if issuer != self.issuer:
+            if agency not in self.speaks_for.get(issuer, frozenset()):
+                raise AuthError(f"issuer {issuer} is not trusted to sign for agency {agency!r}")
+            client_id = f"{client_id}@{issuer}"  # never taken for a client registered with the gateway
+        principal = Principal(agency=agency, client_id=client_id, duties=frozenset(str(d) for d in duties), token_id=claims.get("jti"))
         return principal, float(claims["exp"]) + self.leeway
 
 
+MAX_JWKS_BYTES = 1024 * 1024
+
+
 def load_jwks(source: str) -> dict[str, Any]:
-    """A JWKS from a file path or an https URL."""
-    if source.startswith(("https://", "http://")):
+    """A JWKS from a file path or an https URL (plain http is refused: whoever could change
+    the keys on the way could sign tokens for the agencies that issuer speaks for)."""
+    if source.startswith("http://"):
+        raise ValueError(f"{source}: fetch trusted keys over https, or from a file")
+    if source.startswith("https://"):
         import httpx
 
-        response = httpx.get(source, timeout=10)
-        response.raise_for_status()
-        data = response.json()
+        with httpx.stream("GET", source, timeout=10) as response:
+            response.raise_for_status()
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError(f"{source}: the key set is larger than {MAX_JWKS_BYTES // 1024} kB")
+        data = json.loads(body)
     else:
         with open(source, encoding="utf-8") as handle:
             data = json.load(handle)

@@ -10,7 +10,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey
 
 from gateway.auth.secrets import hash_secret, verify_secret
-from gateway.auth.tokens import AuthError, TokenIssuer, TokenVerifier, generate_signing_key, public_jwks
+from gateway.auth.tokens import AuthError, TokenIssuer, TokenVerifier, generate_signing_key, load_jwks, public_jwks
 
 ISSUER, AUDIENCE = "urn:govshare:gateway", "urn:govshare:api"
 
@@ -99,11 +99,33 @@ def test_external_issuer_trusted_by_jwks(key: ECKey) -> None:
     token = sign(external, claims(iss="https://idp.example.gov.cn", duties=None, scope="mz.marriage"))
     with pytest.raises(AuthError, match="not trusted"):
         verifier.verify(token)
-    verifier.trust("https://idp.example.gov.cn", public_jwks([external]))
+    verifier.trust("https://idp.example.gov.cn", public_jwks([external]), agencies=["gz-mzj", "gz-rsj"])
     principal = verifier.verify(token)
     assert principal.duties == frozenset({"mz.marriage"})
+    # the identity provider's subject is never taken for a client registered with the gateway
+    assert principal.agency == "gz-mzj" and principal.client_id == "gz-mzj@https://idp.example.gov.cn"
     with pytest.raises(AuthError, match="signature"):
         verifier.verify(sign(key, claims(iss="https://idp.example.gov.cn")))
+
+
+def test_an_external_issuer_signs_only_for_the_agencies_it_is_trusted_for(key: ECKey) -> None:
+    external = generate_signing_key()
+    verifier = TokenVerifier(KeySet([key]), ISSUER, AUDIENCE)
+    verifier.trust("https://idp.example.gov.cn", public_jwks([external]), agencies=["gz-mzj"])
+    operator = sign(external, claims(iss="https://idp.example.gov.cn", agency="gz-zsj", sub="someone"))
+    with pytest.raises(AuthError, match="not trusted to sign for agency 'gz-zsj'"):
+        verifier.verify(operator)
+    with pytest.raises(ValueError, match="name the agencies"):
+        verifier.trust("https://other.example.gov.cn", public_jwks([external]), agencies=[])
+    with pytest.raises(ValueError, match="own issuer"):
+        verifier.trust(ISSUER, public_jwks([external]), agencies=["gz-mzj"])
+    # the gateway's own tokens name the agency of the client they were issued to
+    assert verifier.verify(sign(key, claims(agency="gz-zsj", sub="gz-zsj"))).agency == "gz-zsj"
+
+
+def test_trusted_keys_are_not_fetched_over_plain_http() -> None:
+    with pytest.raises(ValueError, match="over https"):
+        load_jwks("http://idp.example.gov.cn/jwks.json")
 
 
 def test_jwks_publishes_only_public_parts(key: ECKey) -> None:
