@@ -8,7 +8,7 @@ from authz.codes import Code
 from authz.context import Recipient, RequestContext
 from authz.model import AgencyLevel, Catalog, CatalogItem, FieldBinding, ShareClass
 
-__all__ = ["Decision", "Onward", "decide_duty", "decide_fields", "record_divisions"]
+__all__ = ["Decision", "Onward", "decide_duty", "decide_fields", "division_holders", "record_divisions"]
 
 
 @dataclass(frozen=True)
@@ -202,9 +202,14 @@ def _decide_source(catalog: Catalog, ctx: RequestContext, requester: Recipient, 
 
 def record_divisions(catalog: Catalog, ctx: RequestContext) -> frozenset[str]:
     """Divisions every served record must belong to (R-21a); empty means no restriction."""
-    divisions = set()
+    return frozenset(division for _, division in division_holders(catalog, ctx))
+
+
+def division_holders(catalog: Catalog, ctx: RequestContext) -> tuple[tuple[str, str], ...]:
+    """(agency, division) of each district agency of the request: the requester and those it acts for."""
+    holders = []
     for link in (Recipient(ctx.agency, ctx.duty or ""), *ctx.on_behalf_of):
         agency = catalog.agencies.get(link.agency)
         if agency is not None and agency.level is AgencyLevel.DISTRICT:
-            divisions.add(agency.division)
-    return frozenset(divisions)
+            holders.append((agency.code, agency.division))
+    return tuple(holders)

@@ -9,7 +9,7 @@ from typing import Any
 from graphql import GraphQLError, GraphQLResolveInfo
 
 from authz.codes import Code
-from authz.policy import Decision, decide_duty, record_divisions
+from authz.policy import Decision, decide_duty, division_holders, record_divisions
 from resolvers.federation import DivisionSource, fetch_subjects
 from resolvers.stores import ProviderUnavailable
 from schema.context import RequestState
@@ -195,7 +195,8 @@ async def load_subjects(
             views.append(
                 coded_error(
                     Code.OUT_OF_DIVISION,
-                    f"{entity.name} {key} is registered outside division {', '.join(sorted(divisions))} of {state.policy.agency}; "
+                    f"{entity.name} {key} is registered outside division "
+                    f"{', '.join(f'{division} of {agency}' for agency, division in division_holders(catalog, state.policy))}; "
                     "district agencies receive only records of their own division (R-21a)",
                     article="R-21a",
                 )

@@ -82,6 +82,8 @@ async def test_on_behalf_of_a_district_applies_its_division(agent: Any) -> None:
         )
     ).json()
     assert codes(body) == ["OUT_OF_DIVISION"]
+    # the division is the district's on whose behalf the request is made, not the requester's
+    assert "outside division 440106 of th-mzj;" in body["errors"][0]["message"]
 
 
 async def test_malformed_on_behalf_of(agent: Any) -> None:
