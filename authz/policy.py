@@ -19,6 +19,8 @@ class Onward:
     public: bool = False
     consented_until: date | None = None
     consented: bool = False
+    consented_to: tuple[str, ...] | None = None
+    """With `consented`: the only agencies it may be provided to, or None for any."""
 
 
 @dataclass(frozen=True)
@@ -143,13 +145,17 @@ def _obtainable(catalog: Catalog, who: Recipient, binding: FieldBinding, today: 
 
 
 def _onward(catalog: Catalog, item_code: str, holder: str, today: date) -> Onward:
+    """What `holder` may do with `item_code` (for a shared copy: the item it was copied from,
+    whose provider decides, R-25): public, consented (until when, to whom) or prohibited."""
     item = catalog.items[item_code]
     if item.public:
         return Onward(prohibited=False, public=True)
     consents = [c for c in catalog.consents if c.origin_item == item_code and c.holder == holder and (c.until is None or today <= c.until)]
     if consents:
         until = None if any(c.until is None for c in consents) else max(c.until for c in consents if c.until)
-        return Onward(prohibited=False, consented=True, consented_until=until)
+        anyone = any(c.recipient is None for c in consents)
+        to = None if anyone else tuple(sorted({c.recipient for c in consents if c.recipient is not None}))
+        return Onward(prohibited=False, consented=True, consented_until=until, consented_to=to)
     return Onward(prohibited=True)
 
 
@@ -196,7 +202,7 @@ def _decide_source(catalog: Catalog, ctx: RequestContext, requester: Recipient, 
                     origin=onward.origin or binding.origin,
                 )
         if decision.item:
-            return replace(decision, onward=_onward(catalog, decision.item, ctx.agency, ctx.today))
+            return replace(decision, onward=_onward(catalog, decision.origin or decision.item, ctx.agency, ctx.today))
     return decision
 
 

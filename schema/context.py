@@ -62,6 +62,7 @@ class ServedItem:
     public: bool
     consented: bool
     consented_until: date | None
+    consented_to: tuple[str, ...] | None = None
     fields: set[str] = field(default_factory=set)
 
     def as_json(self) -> dict[str, Any]:
@@ -73,6 +74,7 @@ class ServedItem:
             "onwardProhibited": self.onward_prohibited,
             "public": self.public,
             "consentedUntil": self.consented_until.isoformat() if self.consented_until else None,
+            "consentedTo": list(self.consented_to) if self.consented and self.consented_to is not None else None,
         }
 
 
@@ -111,6 +113,7 @@ class RequestState:
                 public=onward.public if onward else False,
                 consented=onward.consented if onward else False,
                 consented_until=onward.consented_until if onward else None,
+                consented_to=onward.consented_to if onward else None,
             )
             self.served[decision.item] = entry
         entry.fields.add(decision.field)

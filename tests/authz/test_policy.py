@@ -111,6 +111,20 @@ def test_onward_provision_of_served_items() -> None:
     assert decisions["Person.name"].onward is not None and decisions["Person.name"].onward.consented_until == dt.date(2027, 1, 1)
     assert decisions["Person.maritalStatus"].onward is not None and decisions["Person.maritalStatus"].onward.prohibited
     assert decisions["LegalEntity.taxCreditRating.year"].onward is not None and decisions["LegalEntity.taxCreditRating.year"].onward.public
+    assert decisions["Person.name"].onward.consented_to is None  # a consent without a recipient: to any agency
+
+
+def test_onward_provision_names_the_recipients_and_follows_a_copy_to_its_origin() -> None:
+    limited = variant(consents=(CONSENT_TH, dataclasses.replace(CONSENT_TH, id=2, recipient="gz-gab")))
+    onward = decide_fields(limited, ctx("gz-zfcxjsj", "zj.housing-security"), ["Person.maritalStatus"])["Person.maritalStatus"].onward
+    assert onward is not None and onward.consented and onward.consented_to == ("gz-gab", "th-mzj")
+    # what th-mzj receives through gz-zfcxjsj's copy H02 is P03 information: gz-mzj decides its onward provision
+    to_holder = variant(consents=(CONSENT_TH, OnwardConsent(3, "P03", "th-mzj", "gz-rsj", None)))
+    copied = decide_fields(to_holder, ctx("th-mzj", "mz.assistance"), [H02])[H02]
+    assert copied.allowed and copied.onward is not None
+    assert copied.onward.consented and copied.onward.consented_to == ("gz-rsj",)
+    public_copy = variant(consents=(CONSENT_TH,), items={"H02": {"public": True}})
+    assert decide_fields(public_copy, ctx("th-mzj", "mz.assistance"), [H02])[H02].onward.prohibited  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,21 @@ async def test_consent_then_withdrawal(agent: Any) -> None:
     assert codes(again) == ["REDISTRIBUTION_BLOCKED"]
 
 
+async def test_the_receipt_names_to_whom_the_consent_allows_passing_on(agent: Any) -> None:
+    consent = (await agent("gz-mzj").query(GRANT, {"until": "2099-12-31"})).json()["data"]["grantOnwardConsent"]
+    try:
+        body = (await agent("gz-zfcxjsj").query(f'{{ person(idNumber: "{ZHANG_WEI}") {{ maritalStatus }} }}', duty="zj.housing-security")).json()
+        items = {i["item"]: i for i in body["extensions"]["sharing"]["items"]}
+        p03 = items["P03"]
+        assert p03["onwardProvision"] == "consented" and p03["onwardProhibited"] is False
+        assert p03["consentedTo"] == ["th-mzj"] and p03["consentedUntil"] == "2099-12-31"  # th-mzj only, not anyone
+    finally:
+        await agent("gz-mzj").query(f'mutation {{ withdrawOnwardConsent(id: "{consent["id"]}") {{ id }} }}')
+    after = (await agent("gz-zfcxjsj").query(f'{{ person(idNumber: "{ZHANG_WEI}") {{ maritalStatus }} }}', duty="zj.housing-security")).json()
+    p03 = {i["item"]: i for i in after["extensions"]["sharing"]["items"]}["P03"]
+    assert p03["onwardProvision"] == "prohibited" and p03["consentedTo"] is None
+
+
 async def test_only_the_origin_provider_may_consent(agent: Any) -> None:
     body = (await agent("gz-zfcxjsj").query(GRANT, {"until": None})).json()
     assert codes(body) == ["FORBIDDEN"]
