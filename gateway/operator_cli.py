@@ -165,50 +165,95 @@ def clients() -> None:
     """OAuth2 clients of the agencies."""
 
 
+_config_option = click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="Production settings (the control database); default: the demo selection.",
+)
+
+
+def _with_registry(config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str, change: Any) -> Any:
+    """Runs `change(conn, settings)` on the control database of the production settings or of the demo selection."""
+    import asyncpg
+
+    from gateway.migrate import migrate
+
+    async def run(dsn: str, settings: Settings) -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+            return await change(conn, settings)
+        finally:
+            await conn.close()
+
+    if config_file is not None:
+        settings = Settings.from_file(config_file, os.environ)
+        if not settings.database_url:
+            raise click.UsageError(f"{config_file}: database_url (the control database) is required")
+        return asyncio.run(run(settings.database_url, settings))
+    with _selected(data_dir, database_url, control_database) as (control, _, settings):
+        return asyncio.run(run(control, settings))
+
+
 @clients.command("add")
 @click.argument("agency")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Production settings (the control database); default: the demo selection.")
+@_config_option
 @data_dir_option
 @database_url_option
 @control_database_option
 @click.option("--client-id", default=None, help="Default: the agency code.")
 def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str, client_id: str | None) -> None:
     """Register a client for AGENCY with every duty it holds; prints the secret once (only its hash is kept)."""
-    import asyncpg
-
+    from gateway.auth.registry import register_client
     from gateway.auth.secrets import new_secret
     from gateway.catalog_files import catalog_files, load_bundle
-    from gateway.migrate import migrate
-    from gateway.provision import register_client
 
     secret = new_secret()
 
-    async def run(dsn: str, duties: list[str]) -> bool:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrate(conn)
-            return await register_client(conn, client_id or agency, agency, secret, duties)
-        finally:
-            await conn.close()
-
-    def register(dsn: str, settings: Settings) -> None:
+    async def register(conn: Any, settings: Settings) -> bool:
         registry = load_bundle(catalog_files(settings.catalog_dir)).catalog.agencies
         if agency not in registry:
             raise click.UsageError(f"{agency!r} is not a registered agency; known: {', '.join(sorted(registry))}")
-        if not asyncio.run(run(dsn, sorted(registry[agency].duties))):
-            raise click.ClickException(f"client {client_id or agency} already exists")
+        return await register_client(conn, client_id or agency, agency, secret, sorted(registry[agency].duties))
 
-    if config_file is not None:
-        settings = Settings.from_file(config_file, os.environ)
-        if not settings.database_url:
-            raise click.UsageError(f"{config_file}: database_url (the control database) is required")
-        register(settings.database_url, settings)
-    else:
-        with _selected(data_dir, database_url, control_database) as (control, _, settings):
-            register(control, settings)
+    if not _with_registry(config_file, data_dir, database_url, control_database, register):
+        raise click.ClickException(f"client {client_id or agency} already exists")
     click.echo(f"client_id: {client_id or agency}")
     click.echo(f"client_secret: {secret}")
     console.print("Store the secret now: the gateway keeps only its hash. Running gateways accept it at once.")
+
+
+@clients.command("rotate")
+@click.argument("client_id")
+@_config_option
+@data_dir_option
+@database_url_option
+@control_database_option
+def clients_rotate(client_id: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str) -> None:
+    """Give CLIENT_ID a new secret; prints it once. The old one stops working at once."""
+    from gateway.auth.registry import rotate_client_secret
+    from gateway.auth.secrets import new_secret
+
+    secret = new_secret()
+    if not _with_registry(config_file, data_dir, database_url, control_database, lambda conn, _: rotate_client_secret(conn, client_id, secret)):
+        raise click.ClickException(f"there is no enabled client {client_id}")
+    click.echo(f"client_id: {client_id}")
+    click.echo(f"client_secret: {secret}")
+    console.print("Store the secret now: the gateway keeps only its hash. Tokens issued before stay valid until they expire.")
+
+
+@clients.command("disable")
+@click.argument("client_id")
+@_config_option
+@data_dir_option
+@database_url_option
+@control_database_option
+def clients_disable(client_id: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str) -> None:
+    """Disable CLIENT_ID: it gets no more tokens (those issued stay valid until they expire)."""
+    from gateway.auth.registry import disable_client
+
+    if not _with_registry(config_file, data_dir, database_url, control_database, lambda conn, _: disable_client(conn, client_id)):
+        raise click.ClickException(f"there is no enabled client {client_id}")
+    click.echo(f"client {client_id} disabled")
 
 
 @main.group()

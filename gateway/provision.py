@@ -8,14 +8,14 @@ from importlib import resources
 
 import asyncpg
 
-from gateway.auth.secrets import hash_secret
+from gateway.auth.registry import demo_secret, register_client
 from gateway.catalog_files import load_bundle, catalog_files
 from gateway.database import DatabaseServer
 from gateway.migrate import migrate
 from gateway.runtime import store_database_name
 from gateway.settings import DEMO_CATALOG_DIR, Settings
 
-__all__ = ["DemoDatabases", "provision_demo", "demo_store_sql", "register_client"]
+__all__ = ["DemoDatabases", "provision_demo", "demo_store_sql"]
 
 Progress = Callable[[str], None]
 
@@ -30,20 +30,6 @@ class DemoDatabases:
 def demo_store_sql() -> dict[str, str]:
     folder = resources.files("gateway").joinpath("demo").joinpath("stores")
     return {entry.name.removesuffix(".sql"): entry.read_text(encoding="utf-8") for entry in folder.iterdir() if entry.name.endswith(".sql")}
-
-
-async def register_client(conn: asyncpg.Connection, client_id: str, agency: str, secret: str, duties: list[str]) -> bool:
-    status = await conn.execute(
-        "INSERT INTO clients (client_id, agency, secret_hash, duties) VALUES ($1, $2, $3, $4) ON CONFLICT (client_id) DO NOTHING",
-        client_id,
-        agency,
-        hash_secret(secret),
-        duties,
-    )
-    added = status.endswith(" 1")
-    if added:
-        await conn.execute("SELECT pg_notify('govshare_clients', $1)", client_id)
-    return added
 
 
 async def provision_demo(server: DatabaseServer, settings: Settings, progress: Progress = lambda _: None) -> DemoDatabases:
@@ -77,7 +63,7 @@ async def provision_demo(server: DatabaseServer, settings: Settings, progress: P
         await migrate(conn)
         bundle = load_bundle(catalog_files(DEMO_CATALOG_DIR))
         for agency in bundle.catalog.agencies.values():
-            if await register_client(conn, agency.code, agency.code, f"demo-{agency.code}", sorted(agency.duties)):
+            if await register_client(conn, agency.code, agency.code, demo_secret(agency.code), sorted(agency.duties)):
                 progress(f"demo client {agency.code} registered")
     finally:
         await conn.close()

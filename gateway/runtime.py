@@ -25,6 +25,7 @@ from gateway.audit import ledger_key
 from gateway.catalog_files import CatalogBundle, CatalogError, bundle_from_documents, catalog_files, check_store_columns, load_bundle
 from gateway.catalog_versions import current_bundle
 from gateway.evidence import Evidence, load_seal_keyring, stored_seal_keyring
+from gateway.auth.registry import still_on_demo_secrets
 from gateway.ledger import JsonLinesSink, LedgerWriter, entry_point_sinks, jws_signer
 from gateway.ledger import queries as ledger_queries
 from gateway.migrate import migrate
@@ -143,6 +144,15 @@ class Runtime:
                     raise ValueError(f"trusted_agencies names {', '.join(unknown)}, not agencies of the catalog")
                 verifier.trust(settings.trusted_issuer, load_jwks(settings.trusted_jwks), settings.trusted_agencies)
             clients = await _clients(control)
+            if not settings.demo:
+                # the demo's secrets are printed in its README: a production gateway never accepts them
+                agency_clients = [(c.client_id, c.secret_hash) for c in clients.values() if c.client_id in bundle.catalog.agencies]
+                stale = await asyncio.to_thread(still_on_demo_secrets, agency_clients)
+                if stale:
+                    raise ValueError(
+                        f"client(s) {', '.join(stale)} still have the public demo secret (demo-<client id>); give each a new one with "
+                        "`govshare clients rotate <client id> --config FILE`, or disable it with `govshare clients disable`, before serving"
+                    )
             consents = ConsentStore(control)
             sealing = [i.provider for i in bundle.catalog.items.values() if i.kind in (ItemKind.LICENSE, ItemKind.DOCUMENT)]
             evidence = Evidence(await load_seal_keyring(control, sealing), keys)
