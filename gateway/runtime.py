@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -60,6 +61,7 @@ class Runtime:
     catalog_listeners: list[Callable[[CatalogBundle], None]] = field(default_factory=list)
     ledger: LedgerWriter | None = None
     _listener: asyncpg.Connection | None = None
+    _key_refresh: asyncio.Task[None] | None = None
 
     def install(self, bundle: CatalogBundle) -> None:
         """Switch to another catalog version; requests already running finish on the one they started with."""
@@ -159,6 +161,11 @@ class Runtime:
             runtime = cls(settings, control, stores, consents, issuer, verifier, keys, clients, bundle, evidence, SnapshotStore(control))
             await runtime.refresh_consents()
             await runtime._listen(control_dsn)
+            if settings.trusted_jwks and settings.trusted_issuer and settings.trusted_jwks_refresh > 0:
+                runtime._key_refresh = asyncio.create_task(
+                    runtime._refresh_trusted_keys(settings.trusted_jwks, settings.trusted_issuer, settings.trusted_agencies, settings.trusted_jwks_refresh),
+                    name="govshare-trusted-keys",
+                )
             if settings.ledger:
                 sinks = [*([JsonLinesSink(settings.audit_jsonl)] if settings.audit_jsonl else []), *entry_point_sinks()]
                 runtime.ledger = LedgerWriter(
@@ -168,6 +175,8 @@ class Runtime:
             return runtime
         except BaseException:
             # a start that fails half-way leaves nothing open behind it
+            if runtime is not None and runtime._key_refresh is not None:
+                runtime._key_refresh.cancel()
             if runtime is not None and runtime._listener is not None:
                 await runtime._listener.close()
             if stores is not None:
@@ -206,7 +215,22 @@ class Runtime:
         for client_id in set(self.clients) - set(fresh):
             del self.clients[client_id]
 
+    async def _refresh_trusted_keys(self, source: str, issuer: str, agencies: tuple[str, ...], every: float) -> None:
+        """Reads the identity provider's key set again every `every` seconds, so that keys it
+        rotates in are accepted without a restart; while it cannot be read, the keys held stay."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                jwks = await asyncio.to_thread(load_jwks, source)
+                self.verifier.trust(issuer, jwks, agencies)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the keys already trusted
+                log.warning("trusted key set %s could not be refreshed: %s: %s", source, type(exc).__name__, exc)
+
     async def close(self) -> None:
+        if self._key_refresh is not None:
+            self._key_refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._key_refresh
         if self.ledger is not None:
             await self.ledger.close()
         if self._listener is not None:

@@ -51,6 +51,7 @@ class Settings:
     trusted_jwks: str | None = None
     trusted_issuer: str | None = None
     trusted_agencies: tuple[str, ...] = ()
+    trusted_jwks_refresh: float = 600.0
     store_urls: Mapping[str, str] = field(default_factory=dict)
     control_database: str = "govshare"
     store_database_prefix: str = "govshare_"
@@ -82,6 +83,8 @@ class Settings:
             values["trusted_jwks"] = jwks
         if trusted_issuer := environ.get("GOVSHARE_TRUSTED_ISSUER"):
             values["trusted_issuer"] = trusted_issuer
+        if refresh := environ.get("GOVSHARE_TRUSTED_JWKS_REFRESH"):
+            values["trusted_jwks_refresh"] = _float("GOVSHARE_TRUSTED_JWKS_REFRESH", refresh)
         if trusted_agencies := environ.get("GOVSHARE_TRUSTED_AGENCIES"):
             values["trusted_agencies"] = tuple(a.strip() for a in trusted_agencies.split(",") if a.strip())
         if pool := environ.get("GOVSHARE_STORE_POOL_SIZE"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -13,7 +14,7 @@ import pytest
 from joserfc import jwt
 
 from gateway.app import create_app
-from gateway.auth.tokens import generate_signing_key, public_jwks
+from gateway.auth.tokens import AuthError, generate_signing_key, public_jwks
 from gateway.runtime import Runtime
 
 IDP = "https://idp.example.gov.cn"
@@ -50,3 +51,25 @@ async def test_an_identity_provider_must_be_given_its_agencies(demo_settings: An
         settings = dataclasses.replace(demo_settings, trusted_jwks=str(jwks), trusted_issuer=IDP, trusted_agencies=agencies)
         with pytest.raises(ValueError, match=message):
             await Runtime.start(settings, demo_databases.control_dsn, demo_databases.store_dsns)
+
+
+async def test_keys_the_identity_provider_rotates_in_are_accepted_without_a_restart(demo_settings: Any, demo_databases: Any, tmp_path: Path) -> None:
+    old, new = generate_signing_key(), generate_signing_key()
+    jwks = tmp_path / "idp.jwks"
+    jwks.write_text(json.dumps(public_jwks([old])), encoding="utf-8")
+    settings = dataclasses.replace(
+        demo_settings, trusted_jwks=str(jwks), trusted_issuer=IDP, trusted_agencies=("gz-mzj",), trusted_jwks_refresh=0.1
+    )
+    runtime = await Runtime.start(settings, demo_databases.control_dsn, demo_databases.store_dsns)
+    try:
+        token = _token(new, "gz-mzj", ["mz.assistance"], settings.audience)
+        with pytest.raises(AuthError, match="signature"):
+            runtime.verifier.verify(token)
+        jwks.write_text(json.dumps(public_jwks([old, new])), encoding="utf-8")
+        await asyncio.sleep(0.5)
+        assert runtime.verifier.verify(token).agency == "gz-mzj"
+        jwks.write_text("not a key set", encoding="utf-8")  # a failed refresh keeps the keys held
+        await asyncio.sleep(0.5)
+        assert runtime.verifier.verify(_token(new, "gz-mzj", ["mz.assistance"], settings.audience)).agency == "gz-mzj"
+    finally:
+        await runtime.close()
