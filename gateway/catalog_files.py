@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,23 @@ def catalog_files(directory: Path) -> list[Path]:
     return sorted([*directory.glob("*.yaml"), *(directory / "mappings").glob("*.yaml")])
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last silently:
+    a second `items:` would drop the whole first list)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
     except OSError as exc:
         problems.append(Problem(str(path), "file", f"cannot be read: {exc.strerror}"))
         return None
@@ -98,6 +113,7 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
     items: dict[str, CatalogItem] = {}
     field_specs: dict[str, FieldSpec] = {}
     item_files: dict[str, str] = {}
+    entity_files: dict[str, str] = {}
     mapping_docs: list[tuple[str, Mapping[str, Any]]] = []
 
     for file, doc in documents.items():
@@ -105,16 +121,20 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
         for key in doc:
             if key not in known:
                 b.problem(file, str(key), f"unknown top-level key; expected some of {', '.join(sorted(known))}")
-        for raw in doc.get("agencies") or []:
-            _agency(b, file, raw, agencies, operators)
-        for name, raw in (doc.get("entities") or {}).items():
-            _entity(b, file, str(name), raw, entities, divisions)
+        for raw in _entries(b, file, doc, "agencies", list):
+            with _shape(b, file, "agencies"):
+                _agency(b, file, raw, agencies, operators)
+        for name, raw in _entries(b, file, doc, "entities", dict):
+            entity_files[str(name)] = file
+            with _shape(b, file, f"entity {name}"):
+                _entity(b, file, str(name), raw, entities, divisions)
         if "agency" in doc or "tables" in doc:
             mapping_docs.append((file, doc))
 
     for file, doc in documents.items():
-        for raw in doc.get("items") or []:
-            _item(b, file, raw, agencies, entities, items, field_specs, item_files)
+        for raw in _entries(b, file, doc, "items", list):
+            with _shape(b, file, f"item {raw.get('code', '?') if isinstance(raw, Mapping) else '?'}"):
+                _item(b, file, raw, agencies, entities, items, field_specs, item_files)
 
     for item in items.values():
         for duty in sorted(item.duties_in_scope):
@@ -124,7 +144,9 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
     mappings: dict[str, StoreMapping] = {}
     bound: dict[str, tuple[str, str]] = {}
     for file, doc in mapping_docs:
-        mapping = read_mapping(b, file, doc, agencies, items, field_specs, entities, bound)
+        mapping = None
+        with _shape(b, file, "data-store mapping"):
+            mapping = read_mapping(b, file, doc, agencies, items, field_specs, entities, bound)
         if mapping is not None:
             if mapping.agency in mappings:
                 b.problem(file, f"agency {mapping.agency}", "a second data-store mapping for the same agency")
@@ -134,6 +156,15 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
         item = items.get(spec.item)
         if item is not None and path not in bound:
             b.problem(item_files[item.code], f"item {item.code}", f"field {path} has no column in {item.provider}'s data-store mapping")
+
+    for name, rule in divisions.items():
+        # a wrong rule would put every record outside every district's division
+        if rule.field is not None and (rule.field not in field_specs or field_specs[rule.field].entity != name or rule.field.count(".") != 1):
+            b.problem(entity_files[name], f"entity {name}", f"division field {rule.field!r} is not a top-level published field of {name}")
+        if rule.key_slice is not None:
+            start, end = rule.key_slice
+            if not 0 <= start < end or end - start != 6:
+                b.problem(entity_files[name], f"entity {name}", f"division key_slice {[start, end]} does not cut a 6-digit division code out of the key")
 
     if b.problems:
         raise CatalogError(b.problems)
@@ -156,6 +187,27 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
         document=dict(documents),
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
     )
+
+
+def _entries(b: ProblemCollector, file: str, doc: Mapping[str, Any], key: str, shape: type) -> list[Any]:
+    """The entries under a top-level key: a list's items, or a mapping's (name, value) pairs."""
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, shape):
+        b.problem(file, key, f"must be a {'list' if shape is list else 'mapping'}, not {type(value).__name__}")
+        return []
+    return list(value.items()) if shape is dict else list(value)
+
+
+@contextlib.contextmanager
+def _shape(b: ProblemCollector, file: str, entry: str) -> Iterator[None]:
+    # a value of the wrong kind deep in an entry (a list where a mapping belongs, text where a
+    # number does) is reported against its file and entry, never as a traceback
+    try:
+        yield
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        b.problem(file, entry, f"has a value of the wrong kind ({type(exc).__name__}: {exc}); compare it with the demo catalog's files")
 
 
 def documents_for_digest(documents: Mapping[str, Mapping[str, Any]]) -> list[Any]:
@@ -182,7 +234,7 @@ def _agency(b: ProblemCollector, file: str, raw: Any, agencies: dict[str, Agency
     contact = b.text(file, entry, raw, "contact")
     if code and level:
         agencies[code] = Agency(code, name, level, division, {str(k): str(v) for k, v in duties.items()}, contact)
-        if raw.get("operator"):
+        if b.flag(file, entry, raw, "operator"):
             operators.add(code)
 
 
@@ -204,7 +256,7 @@ def _entity(b: ProblemCollector, file: str, name: str, raw: Any, entities: dict[
         if not isinstance(spec, Mapping) or not spec.get("type"):
             b.problem(file, f"{entry}.objects.{oname}", "needs a 'type'")
             continue
-        objects[str(oname)] = ObjectSpec(str(oname), str(spec["type"]), bool(spec.get("list")), str(spec.get("description", "")))
+        objects[str(oname)] = ObjectSpec(str(oname), str(spec["type"]), b.flag(file, f"{entry}.objects.{oname}", spec, "list"), str(spec.get("description", "")))
     division = raw.get("division") or {}
     if "field" in division:
         divisions[name] = DivisionRule(field=str(division["field"]))
@@ -291,7 +343,7 @@ def _item(
             kind=kind,
             cycle=cycle,
             method=str(raw.get("method", "query")),
-            public=bool(raw.get("public", False)),
+            public=b.flag(file, entry, raw, "public"),
             review=review,
         )
 

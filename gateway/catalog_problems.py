@@ -42,6 +42,15 @@ class ProblemCollector:
             return ""
         return str(value)
 
+    def flag(self, file: str, entry: str, raw: Mapping[str, Any], key: str) -> bool:
+        """A YAML true or false (absent: false). Text such as "no" or "false" is refused, not
+        read as true: `operator: "no"` must not make an agency the platform operator."""
+        value = raw.get(key, False)
+        if isinstance(value, bool):
+            return value
+        self.problem(file, entry, f"'{key}' is {value!r}; write true or false, without quotes")
+        return False
+
     def choice(self, file: str, entry: str, raw: Mapping[str, Any], key: str, enum: type, default: Any = None) -> Any:
         value = raw.get(key, default)
         if value is None:

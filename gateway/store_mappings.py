@@ -113,6 +113,10 @@ def _table(
             if origin_item.provider == agency:
                 b.problem(file, entry, f"{path} declares origin {origin}, but {agency} provides that item itself")
                 continue
+            if origin_item.share_class is ShareClass.NONE or origin_item.review is None or not origin_item.review.passed:
+                # a copy of what is never shared would pass it on under the copy's own share class
+                b.problem(file, entry, f"{path} declares origin {origin}, an item that is not shared (share class none or no passed review)")
+                continue
             origins[path] = origin_item.code
         columns[path] = column
         bound[path] = (agency, f"{table}.{column}")

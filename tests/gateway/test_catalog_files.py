@@ -80,6 +80,47 @@ def mutate_origin_unknown(docs: dict[str, Any]) -> None:
     columns["Person.housingSecurity.applicantMaritalStatus"]["origin"] = "P99"
 
 
+def mutate_operator_as_text(docs: dict[str, Any]) -> None:
+    next(a for a in docs["agencies.yaml"]["agencies"] if a["code"] == "gz-gab")["operator"] = "no"
+
+
+def mutate_public_as_text(docs: dict[str, Any]) -> None:
+    item(docs, "P03")["public"] = "false"
+
+
+def mutate_items_not_a_list(docs: dict[str, Any]) -> None:
+    docs["catalog.yaml"]["items"] = 5
+
+
+def mutate_entities_as_a_list(docs: dict[str, Any]) -> None:
+    docs["catalog.yaml"]["entities"] = list(docs["catalog.yaml"]["entities"])
+
+
+def mutate_max_not_a_number(docs: dict[str, Any]) -> None:
+    docs["catalog.yaml"]["entities"]["Person"]["root"]["max"] = "abc"
+
+
+def mutate_key_as_text(docs: dict[str, Any]) -> None:
+    docs["catalog.yaml"]["entities"]["Person"]["key"] = "idNumber"
+
+
+def mutate_fields_as_a_list(docs: dict[str, Any]) -> None:
+    item(docs, "P06")["fields"] = ["Person.socialInsurance.status"]
+
+
+def mutate_division_field_typo(docs: dict[str, Any]) -> None:
+    docs["catalog.yaml"]["entities"]["Person"]["division"] = {"field": "Person.domicileDivison"}
+
+
+def mutate_division_slice_backwards(docs: dict[str, Any]) -> None:
+    docs["catalog.yaml"]["entities"]["LegalEntity"]["division"] = {"key_slice": [8, 2]}
+
+
+def mutate_copy_of_a_never_shared_item(docs: dict[str, Any]) -> None:
+    columns = docs["mappings/gz-zfcxjsj.yaml"]["tables"][0]["columns"]
+    columns["Person.housingSecurity.applicantMaritalStatus"]["origin"] = "P07"
+
+
 CASES = [
     (mutate_unknown_provider, "catalog.yaml: item E04: unknown provider 'gz-nobody'"),
     (mutate_two_providers, "mappings/gz-mzj.yaml: mapping gz-mzj table marriage_registration: Person.name belongs to item P01 provided by gz-gab, not gz-mzj: one source per field (R-13)"),
@@ -92,6 +133,16 @@ CASES = [
     (mutate_unknown_duty, "catalog.yaml: item P02: duty 'xx.unknown' in scope is held by no registered agency"),
     (mutate_bad_identifier, "mappings/gz-swj.yaml: mapping gz-swj: 'tax; DROP TABLE x' is not a plain lower-case SQL identifier"),
     (mutate_origin_unknown, "declares origin 'P99', which is not a catalog item"),
+    (mutate_operator_as_text, "agencies.yaml: agency gz-gab: 'operator' is 'no'; write true or false, without quotes"),
+    (mutate_public_as_text, "catalog.yaml: item P03: 'public' is 'false'; write true or false"),
+    (mutate_items_not_a_list, "catalog.yaml: items: must be a list, not int"),
+    (mutate_entities_as_a_list, "catalog.yaml: entities: must be a mapping, not list"),
+    (mutate_max_not_a_number, "catalog.yaml: entity Person: has a value of the wrong kind"),
+    (mutate_key_as_text, "catalog.yaml: entity Person: has a value of the wrong kind"),
+    (mutate_fields_as_a_list, "catalog.yaml: item P06: has a value of the wrong kind"),
+    (mutate_division_field_typo, "catalog.yaml: entity Person: division field 'Person.domicileDivison' is not a top-level published field of Person"),
+    (mutate_division_slice_backwards, "catalog.yaml: entity LegalEntity: division key_slice [8, 2] does not cut a 6-digit division code out of the key"),
+    (mutate_copy_of_a_never_shared_item, "declares origin P07, an item that is not shared"),
 ]
 
 
@@ -147,3 +198,12 @@ def test_schema_print_documents_the_catalog() -> None:
     assert "legalEntity(uscc: UnifiedSocialCreditCode!, snapshot: Boolean! = false): LegalEntity" in sdl
     assert "Catalog item P03 婚姻登记信息; provider gz-mzj; share class conditional to gab.household, zj.housing-security; update cycle 3d" in sdl
     assert "criminal" not in sdl.lower()
+
+
+def test_a_key_given_twice_in_a_file_is_refused(tmp_path: Path) -> None:
+    # PyYAML keeps the last silently: a second `items:` would drop the whole first list
+    path = tmp_path / "agencies.yaml"
+    path.write_text("agencies: []\nagencies: []\n", encoding="utf-8")
+    with pytest.raises(CatalogError) as caught:
+        load_bundle([path])
+    assert "key 'agencies' is given twice in one mapping" in str(caught.value)
