@@ -64,6 +64,8 @@ def apply_change(item: CatalogItem, raw: Mapping[str, Any], kind: ChangeKind, du
         entry["duties"] = [duty]
     elif kind in (ChangeKind.MAKE_PUBLIC, ChangeKind.MAKE_NOT_PUBLIC):
         public = kind is ChangeKind.MAKE_PUBLIC
+        if public and item.share_class is ShareClass.NONE:
+            raise ChangeError(f"item {item.code} is share class none: it is never shared, so it cannot be made public")
         if item.public is public:
             raise ChangeError(f"item {item.code} is already {'public' if public else 'not public'}")
         entry["public"] = public

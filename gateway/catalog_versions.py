@@ -49,6 +49,7 @@ async def current_bundle(conn: asyncpg.Connection, files: CatalogBundle) -> Cata
                 return bundle_from_documents(json.loads(latest["document"])).with_version(latest["version"])
         version = (latest["version"] + 1) if latest else 1
         await _insert_version(conn, version, files, files.digest, "gateway start-up", "catalog files loaded" if latest is None else "catalog files changed")
+        await conn.execute("SELECT pg_notify('govshare_catalog', $1)", str(version))  # delivered at commit, to running gateways
         return files.with_version(version)
 
 
@@ -83,19 +84,25 @@ def _with_item(document: dict[str, Any], bundle: CatalogBundle, item_code: str, 
     raise ChangeError(f"item {item_code} is not in the catalog")
 
 
-async def _publish(runtime: Runtime, conn: asyncpg.Connection, item: str, kind: ChangeKind, duty: str | None, author: str, reason: str) -> int:
-    bundle = runtime.bundle
-    document = _with_item(dict(bundle.document), bundle, item, kind, duty)
+async def _publish(conn: asyncpg.Connection, item: str, kind: ChangeKind, duty: str | None, author: str, reason: str) -> CatalogBundle:
+    """Stores the newest version with the change applied; the caller installs it once its transaction commits.
+
+    The change applies to the newest stored version, read under the lock that orders all
+    versions (another gateway may have published one this one has not heard of yet)."""
+    await conn.execute("LOCK TABLE catalog_versions IN EXCLUSIVE MODE")
+    latest = await conn.fetchrow("SELECT version, base_digest, document FROM catalog_versions ORDER BY version DESC LIMIT 1")
+    if latest is None or latest["document"] is None:
+        raise ChangeError("no catalog version is stored yet to change")
+    base = bundle_from_documents(json.loads(latest["document"]))
+    document = _with_item(dict(base.document), base, item, kind, duty)
     try:
         changed = bundle_from_documents(document)
     except CatalogError as exc:
         raise ChangeError(f"the changed catalog would not be valid: {exc}") from None
-    latest = await conn.fetchrow("SELECT version, base_digest FROM catalog_versions ORDER BY version DESC LIMIT 1 FOR UPDATE")
     version = int(latest["version"]) + 1
     await _insert_version(conn, version, changed, latest["base_digest"], author, f"{kind} {item}{' ' + duty if duty else ''}: {reason}")
     await conn.execute("SELECT pg_notify('govshare_catalog', $1)", str(version))
-    runtime.install(changed.with_version(version))
-    return version
+    return changed.with_version(version)
 
 
 async def propose_change(runtime: Runtime, *, item: str, kind: ChangeKind, duty: str | None, reason: str, actor: str) -> CatalogChange:
@@ -106,6 +113,7 @@ async def propose_change(runtime: Runtime, *, item: str, kind: ChangeKind, duty:
         raise ChangeError(f"duty {duty} is held by no registered agency")
     # validated now, so that an approval cannot fail later for a reason known today
     _with_item(dict(bundle.document), bundle, item, kind, duty)
+    published = None
     async with runtime.control.acquire() as conn, conn.transaction():
         if needs_approval(kind):
             row = await conn.fetchrow(
@@ -113,30 +121,41 @@ async def propose_change(runtime: Runtime, *, item: str, kind: ChangeKind, duty:
                 str(kind), item, duty, reason, actor,
             )
         else:
-            version = await _publish(runtime, conn, item, kind, duty, actor, reason)
+            published = await _publish(conn, item, kind, duty, actor, reason)
             row = await conn.fetchrow(
                 "INSERT INTO catalog_changes (kind, item, duty, reason, requested_by, status, version) VALUES ($1, $2, $3, $4, $5, 'published', $6) RETURNING *",
-                str(kind), item, duty, reason, actor, version,
+                str(kind), item, duty, reason, actor, published.catalog.version,
             )
+    if published is not None:
+        runtime.install(published)  # only once it is stored: never a version that was not
     return _change(row)
 
 
+def _reference(reference: str) -> str:
+    if not reference.strip():
+        raise ChangeError("name the government decision (its reference) that approves or rejects the change (R-9)")
+    return reference.strip()
+
+
 async def approve_change(runtime: Runtime, change_id: int, *, reference: str, actor: str) -> CatalogChange:
+    reference = _reference(reference)
     async with runtime.control.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT * FROM catalog_changes WHERE id = $1 FOR UPDATE", change_id)
         if row is None:
             raise LookupError(f"no catalog change {change_id}")
         if row["status"] != "awaiting-approval":
             raise ChangeError(f"catalog change {change_id} is {row['status']}, not awaiting approval")
-        version = await _publish(runtime, conn, row["item"], ChangeKind(row["kind"]), row["duty"], actor, f"{row['reason']} (approved: {reference})")
+        published = await _publish(conn, row["item"], ChangeKind(row["kind"]), row["duty"], actor, f"{row['reason']} (approved: {reference})")
         updated = await conn.fetchrow(
             "UPDATE catalog_changes SET status = 'published', approval_reference = $2, approved_by = $3, approved_at = now(), version = $4 WHERE id = $1 RETURNING *",
-            change_id, reference, actor, version,
+            change_id, reference, actor, published.catalog.version,
         )
+    runtime.install(published)
     return _change(updated)
 
 
 async def reject_change(runtime: Runtime, change_id: int, *, reference: str, actor: str) -> CatalogChange:
+    reference = _reference(reference)
     row = await runtime.control.fetchrow(
         "UPDATE catalog_changes SET status = 'rejected', approval_reference = $2, approved_by = $3, approved_at = now()"
         " WHERE id = $1 AND status = 'awaiting-approval' RETURNING *",

@@ -100,7 +100,8 @@ class Runtime:
         if version <= self.bundle.catalog.version:
             return
         document = await self.control.fetchval("SELECT document FROM catalog_versions WHERE version = $1", version)
-        if document is not None:
+        # notifications are handled concurrently: a newer version may have been installed meanwhile
+        if document is not None and version > self.bundle.catalog.version:
             self.install(bundle_from_documents(json.loads(document)).with_version(version))
 
     def decide(self, ctx: RequestContext, paths: tuple[str, ...]) -> dict[str, Decision]:

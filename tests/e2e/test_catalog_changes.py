@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+
+from authz.changes import ChangeKind
+from gateway.catalog_files import bundle_from_documents
+from gateway.catalog_versions import _insert_version, _with_item
 
 from tests.conftest import codes
 
@@ -53,11 +58,34 @@ async def test_impossible_changes_are_refused(agent: Any) -> None:
         ({"item": "P99", "kind": "MAKE_PUBLIC", "duty": None}, "not in the catalog"),
         ({"item": "P03", "kind": "WIDEN_SCOPE", "duty": "xx.nothing"}, "held by no registered agency"),
         ({"item": "H01", "kind": "NARROW_SCOPE", "duty": "mz.assistance"}, "last duty"),
+        ({"item": "P07", "kind": "MAKE_PUBLIC", "duty": None}, "never shared"),
     ]
     for variables, fragment in cases:
         body = (await operator.query(PROPOSE, variables)).json()
         assert codes(body) == ["BAD_REQUEST"], body
         assert fragment in body["errors"][0]["message"]
+
+
+async def test_a_change_applies_to_the_newest_stored_version(agent: Any, runtime: Any) -> None:
+    # another gateway stored a version (P03 widened to rs.insurance) that this one has not heard of
+    operator, insurance = agent("gz-zsj"), agent("gz-rsj")
+    async with runtime.control.acquire() as conn, conn.transaction():
+        latest = await conn.fetchrow("SELECT version, base_digest, document FROM catalog_versions ORDER BY version DESC LIMIT 1")
+        base = bundle_from_documents(json.loads(latest["document"]))
+        other = bundle_from_documents(_with_item(dict(base.document), base, "P03", ChangeKind.WIDEN_SCOPE, "rs.insurance"))
+        await _insert_version(conn, latest["version"] + 1, other, latest["base_digest"], "another gateway", "test")
+    widened = (await operator.query(PROPOSE, {"item": "P06", "kind": "WIDEN_SCOPE", "duty": "mz.marriage"})).json()
+    assert widened["data"]["proposeCatalogChange"]["version"] == latest["version"] + 2, widened
+    # both changes are in force: the one published here did not undo the other
+    assert (await insurance.query(MARITAL, duty="rs.insurance")).json()["data"]["person"] == {"maritalStatus": "married"}
+    scopes = runtime.bundle.catalog.items
+    assert "rs.insurance" in scopes["P03"].duties_in_scope and "mz.marriage" in scopes["P06"].duties_in_scope
+    for item, duty in (("P03", "rs.insurance"), ("P06", "mz.marriage")):
+        narrowing = (await operator.query(PROPOSE, {"item": item, "kind": "NARROW_SCOPE", "duty": duty})).json()["data"]["proposeCatalogChange"]
+        no_reference = (await operator.query('mutation($id: ID!) { approveCatalogChange(id: $id, approvalReference: "  ") { status } }', {"id": narrowing["id"]})).json()
+        assert codes(no_reference) == ["BAD_REQUEST"] and "government decision" in no_reference["errors"][0]["message"]
+        assert (await operator.query(APPROVE, {"id": narrowing["id"]})).json()["data"]["approveCatalogChange"]["status"] == "published"
+    assert codes((await insurance.query(MARITAL, duty="rs.insurance")).json()) == ["NOT_IN_SCOPE"]
 
 
 async def test_catalog_switch_under_load_fails_no_request(agent: Any) -> None:
