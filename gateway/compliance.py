@@ -86,7 +86,9 @@ async def findings(bundle: CatalogBundle, stores: AgencyStores, pool: asyncpg.Po
         found.extend(await ledger_findings(conn, now))
         report = await verify_ledger(conn, jws_verifier(await signing_public_keys(conn)))
     if not report.ok:
-        found.append(Finding("LEDGER_TAMPERED", "violation", "gz-zsj", "R-34(1)", f"disclosure event {report.broken_seq}", report.describe()))
+        # the platform operator keeps the ledger: the finding is addressed to it
+        keeper = ", ".join(sorted(bundle.operators)) or "platform operator"
+        found.append(Finding("LEDGER_TAMPERED", "violation", keeper, "R-34(1)", f"disclosure event {report.broken_seq}", report.describe()))
     found.extend(await _overdue_workflows(pool, now.date()))
     return found
 

@@ -57,6 +57,16 @@ def hidden_information(mapping: StoreMapping, introspected: Mapping[str, set[str
     return findings
 
 
+def _moment(value: dt.date | dt.datetime, zone: dt.tzinfo | None) -> dt.datetime:
+    """A 'last updated' value as a moment in `zone`: a date is the end of that day there (updated
+    some time that day), a timestamp without a time zone is read in that zone, as the agency keeps it."""
+    if not isinstance(value, dt.datetime):
+        return dt.datetime.combine(value, dt.time.max, tzinfo=zone)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    return value.astimezone(zone)
+
+
 async def late_updates(bundle: CatalogBundle, stores: AgencyStores, now: dt.datetime) -> list[Finding]:
     """Items whose provider's newest update is older than the item's update cycle allows (R-17, R-34(5))."""
     findings = []
@@ -78,7 +88,7 @@ async def late_updates(bundle: CatalogBundle, stores: AgencyStores, now: dt.date
         if newest is None:
             continue
         # deadlines are days of the Chinese calendar, not of UTC
-        newest = newest.astimezone(now.tzinfo)
+        newest = _moment(newest, now.tzinfo)
         if is_late(item.cycle, newest, now):
             due = next_update_due(item.cycle, newest)
             findings.append(

@@ -79,7 +79,7 @@ def report() -> None:
 
 @report.command("usage")
 @state_selection
-@click.option("--year", type=int, required=True, help="Calendar year (China time).")
+@click.option("--year", type=click.IntRange(2000, 9998), required=True, help="Calendar year (China time).")
 @click.option("--agency", default=None, help="One agency's report; default: all agencies, ranked.")
 @click.option("--format", "output_format", type=click.Choice(["md", "csv", "html"]), default="md", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of standard output.")

@@ -91,8 +91,13 @@ def render_csv(report: UsageReport) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["year", "agency", "item", "provider", "duty", "requests", "subjects", "denials"])
     for r in report.rows:
-        writer.writerow([report.year, r.agency, r.item, r.provider, r.duty, r.requests, len(r.subjects), r.denials])
+        writer.writerow([report.year, _cell(r.agency), _cell(r.item), _cell(r.provider), _cell(r.duty), r.requests, len(r.subjects), r.denials])
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    # a spreadsheet runs a cell that starts with one of these as a formula
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _bars(values: list[tuple[str, int, int]], width: int = 640) -> str:

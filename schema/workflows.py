@@ -145,7 +145,8 @@ def _availability(state: Any, catalog: Catalog, entity: str, key: str, material:
         return answer(False, denied.code, f"{denied.message} ({denied.article})")
     caveat = ""
     divisions, rule = record_divisions(catalog, state.policy), catalog.divisions.get(entity)
-    if divisions and rule is not None and rule.key_slice is not None and key[slice(*rule.key_slice)] not in divisions:
+    # a record is served only when it lies in every division that applies (the requester's and those it acts for)
+    if divisions and rule is not None and rule.key_slice is not None and any(key[slice(*rule.key_slice)] != d for d in divisions):
         return answer(False, Code.OUT_OF_DIVISION, f"the subject belongs to division {key[slice(*rule.key_slice)]}, outside {', '.join(sorted(divisions))} (R-21a)")
     if divisions and (rule is None or rule.key_slice is None):
         caveat = f", if the subject's record belongs to division {', '.join(sorted(divisions))} (R-21a)"

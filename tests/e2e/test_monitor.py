@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from gateway.monitor import hidden_information, late_updates, unreachable_providers
+from gateway.monitor import _moment, hidden_information, late_updates, unreachable_providers
 from resolvers.stores import AgencyStores
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -137,3 +137,12 @@ async def test_compliance_query_for_the_operator(agent: Any) -> None:
     assert ("LATE_UPDATE", "gz-swj", "item E04 (tax_credit_rating)") in kinds
     refused = (await agent("gz-mzj").query("{ compliance { kind } }")).json()
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_last_updated_columns_of_any_time_type_are_read_as_moments_in_china() -> None:
+    china = dt.timezone(dt.timedelta(hours=8))
+    # a date column: updated at some time that day, so at the latest at its end
+    assert _moment(dt.date(2026, 3, 31), china) == dt.datetime(2026, 3, 31, 23, 59, 59, 999999, tzinfo=china)
+    # a timestamp without a time zone is the agency's wall clock, not UTC
+    assert _moment(dt.datetime(2026, 3, 31, 9, 0), china) == dt.datetime(2026, 3, 31, 9, 0, tzinfo=china)
+    assert _moment(dt.datetime(2026, 3, 31, 1, 0, tzinfo=dt.timezone.utc), china) == dt.datetime(2026, 3, 31, 9, 0, tzinfo=china)

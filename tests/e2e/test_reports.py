@@ -91,3 +91,12 @@ async def test_seal_key_rotation_keeps_old_seals_valid(agent: Any, runtime: Any,
     assert header["kid"] == kid
     refused = await invoke("keys", "rotate-seal", "gz-rsj", *selection(pg_server, demo_settings))
     assert refused.exit_code == 2 and "no seal key" in refused.output
+
+
+def test_csv_cells_are_never_spreadsheet_formulas() -> None:
+    from gateway.report import UsageReport, UsageRow, render_csv
+
+    row = UsageRow(agency="=HYPERLINK(\"http://x\")", item="+P01", provider="@gz-gab", duty="-mz.assistance", requests=1)
+    rows = list(csv.reader(render_csv(UsageReport(2026, None, [row], {})).splitlines()))
+    assert rows[1][1:5] == ["'=HYPERLINK(\"http://x\")", "'+P01", "'@gz-gab", "'-mz.assistance"]
+    assert rows[1][5] == "1"
