@@ -11,7 +11,7 @@ from joserfc.jwk import ECKey
 from gateway.catalog_files import CatalogBundle, catalog_files, load_bundle
 from gateway.catalog_versions import published_bundle
 from gateway.ledger import jws_verifier, verify_ledger
-from gateway.monitor import Finding, hidden_information, late_updates, unreachable_providers
+from gateway.monitor import Finding, broken_mapping, hidden_information, late_updates, unreachable_providers
 from gateway.settings import Settings
 from resolvers.stores import AgencyStores, ProviderUnavailable
 from resolvers.workflows import overdue_steps, overdue_supplies
@@ -77,9 +77,11 @@ async def findings(bundle: CatalogBundle, stores: AgencyStores, pool: asyncpg.Po
     found: list[Finding] = []
     for agency, mapping in sorted(bundle.mappings.items()):
         try:
-            found.extend(hidden_information(mapping, await stores.columns(agency)))
+            columns = await stores.columns(agency)
         except ProviderUnavailable:
-            continue
+            continue  # reported by unreachable_providers
+        found.extend(broken_mapping(mapping, columns))
+        found.extend(hidden_information(mapping, columns))
     found.extend(await late_updates(bundle, stores, now))
     found.extend(await unreachable_providers(bundle.mappings, stores))
     async with pool.acquire() as conn:

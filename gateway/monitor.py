@@ -57,6 +57,24 @@ def hidden_information(mapping: StoreMapping, introspected: Mapping[str, set[str
     return findings
 
 
+def broken_mapping(mapping: StoreMapping, introspected: Mapping[str, set[str]]) -> list[Finding]:
+    """Mapped tables and columns that the agency's database does not have (any more): the items
+    they back cannot be provided (R-16a, R-32). A store down at start-up is checked only here."""
+    findings = []
+    for table in mapping.tables:
+        present = introspected.get(table.table)
+        missing = sorted(table.referenced_columns()) if present is None else sorted(table.referenced_columns() - present)
+        for column in missing:
+            findings.append(
+                Finding(
+                    "BROKEN_MAPPING", "violation", mapping.agency, "R-16a", f"column {table.table}.{column}",
+                    f"{mapping.agency}'s data-store mapping reads {table.table}.{column}, which its database does not have"
+                    f"{' (no such table)' if present is None else ''}; the fields it backs cannot be served",
+                )
+            )
+    return findings
+
+
 def _moment(value: dt.date | dt.datetime, zone: dt.tzinfo | None) -> dt.datetime:
     """A 'last updated' value as a moment in `zone`: a date is the end of that day there (updated
     some time that day), a timestamp without a time zone is read in that zone, as the agency keeps it."""

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from gateway.monitor import _moment, hidden_information, late_updates, unreachable_providers
+from gateway.monitor import _moment, broken_mapping, hidden_information, late_updates, unreachable_providers
 from resolvers.stores import AgencyStores
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -26,6 +26,20 @@ async def test_an_unmapped_column_is_hidden_information(runtime: Any) -> None:
     without_exclusion = dataclasses.replace(mapping, excluded_columns=frozenset())
     (finding,) = hidden_information(without_exclusion, columns)
     assert finding.object == "column housing_security_application.applied_on"
+
+
+async def test_a_mapped_column_the_database_lacks_is_a_broken_mapping(runtime: Any) -> None:
+    # a store that was down at start-up escaped the start-up column check: the monitor finds it
+    mapping = runtime.bundle.mappings["gz-swj"]
+    columns = await runtime.stores.columns("gz-swj")
+    assert broken_mapping(mapping, columns) == []
+    table = mapping.tables[0].table
+    damaged = {**columns, table: columns[table] - {sorted(columns[table])[0]}}
+    (finding,) = broken_mapping(mapping, damaged)
+    assert (finding.kind, finding.agency, finding.article) == ("BROKEN_MAPPING", "gz-swj", "R-16a")
+    assert finding.object == f"column {table}.{sorted(columns[table])[0]}"
+    gone = {k: v for k, v in columns.items() if k != table}
+    assert all("(no such table)" in f.evidence for f in broken_mapping(mapping, gone))
 
 
 async def test_late_updates_in_the_demo(runtime: Any) -> None:
