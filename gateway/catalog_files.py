@@ -29,7 +29,7 @@ from authz.model import (
 from gateway.catalog_problems import CatalogError, Problem, ProblemCollector
 from gateway.store_mappings import check_store_columns, read_mapping
 from resolvers.mapping import StoreMapping
-from schema.spec import LEAF_TYPES, EntitySpec, FieldSpec, ObjectSpec, RootSpec, SchemaSpec
+from schema.spec import KEY_SCALARS, LEAF_TYPES, EntitySpec, FieldSpec, ObjectSpec, RootSpec, SchemaSpec
 
 __all__ = ["CatalogBundle", "CatalogError", "Problem", "load_bundle", "bundle_from_documents", "demo_files", "check_store_columns"]
 
@@ -245,8 +245,9 @@ def _entity(b: ProblemCollector, file: str, name: str, raw: Any, entities: dict[
         return
     key = raw.get("key") or {}
     root = raw.get("root") or {}
-    if not key.get("field") or key.get("scalar") not in LEAF_TYPES:
-        b.problem(file, entry, "key needs a field name and an identifier scalar")
+    if not key.get("field") or key.get("scalar") not in KEY_SCALARS:
+        # subjects are identified by their legal identifiers, checked at the edge (R-16c)
+        b.problem(file, entry, f"key needs a field name and an identifier scalar: one of {', '.join(sorted(KEY_SCALARS))}")
         return
     if not root.get("one") or not root.get("argument"):
         b.problem(file, entry, "root needs 'one' (the root field) and 'argument'")

@@ -3,9 +3,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["EntitySpec", "FieldSpec", "ObjectSpec", "RootSpec", "SchemaSpec", "LEAF_TYPES"]
+__all__ = ["EntitySpec", "FieldSpec", "KEY_SCALARS", "LEAF_TYPES", "ObjectSpec", "RootSpec", "SchemaSpec"]
 
 LEAF_TYPES = frozenset({"String", "Int", "Float", "Boolean", "Date", "DateTime", "Decimal", "ResidentIdNumber", "UnifiedSocialCreditCode", "OrganizationCode"})
+KEY_SCALARS = frozenset({"ResidentIdNumber", "UnifiedSocialCreditCode", "OrganizationCode"})
+"""What an entity may be keyed by: the legal identifiers, validated at the edge (R-16c)."""
 
 
 @dataclass(frozen=True)

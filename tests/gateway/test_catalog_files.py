@@ -121,6 +121,10 @@ def mutate_copy_of_a_never_shared_item(docs: dict[str, Any]) -> None:
     columns["Person.housingSecurity.applicantMaritalStatus"]["origin"] = "P07"
 
 
+def mutate_key_not_an_identifier(docs: dict[str, Any]) -> None:
+    docs["catalog.yaml"]["entities"]["Person"]["key"]["scalar"] = "String"
+
+
 CASES = [
     (mutate_unknown_provider, "catalog.yaml: item E04: unknown provider 'gz-nobody'"),
     (mutate_two_providers, "mappings/gz-mzj.yaml: mapping gz-mzj table marriage_registration: Person.name belongs to item P01 provided by gz-gab, not gz-mzj: one source per field (R-13)"),
@@ -143,6 +147,7 @@ CASES = [
     (mutate_division_field_typo, "catalog.yaml: entity Person: division field 'Person.domicileDivison' is not a top-level published field of Person"),
     (mutate_division_slice_backwards, "catalog.yaml: entity LegalEntity: division key_slice [8, 2] does not cut a 6-digit division code out of the key"),
     (mutate_copy_of_a_never_shared_item, "declares origin P07, an item that is not shared"),
+    (mutate_key_not_an_identifier, "catalog.yaml: entity Person: key needs a field name and an identifier scalar: one of OrganizationCode, ResidentIdNumber, UnifiedSocialCreditCode"),
 ]
 
 
