@@ -30,9 +30,9 @@ from authz.context import RequestContext, parse_on_behalf_of
 from authz.policy import decide_duty
 from gateway import metrics
 from gateway.audit import disclosure_event
-from gateway.bodies import read_limited
 from gateway.auth.oauth import TokenEndpoint
 from gateway.auth.tokens import AuthError, public_jwks
+from gateway.bodies import read_limited
 from gateway.garbage import settle_heap, unsettle_heap
 from gateway.ledger import LedgerUnavailable
 from gateway.runtime import Runtime
@@ -45,9 +45,9 @@ __all__ = ["create_app", "CHINA_TZ"]
 log = logging.getLogger("govshare.request")
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 MAX_BODY_BYTES = 256 * 1024
+"""The largest /graphql body read: `persons` with 100 ids is about 3 kB."""
 MAX_OPERATION_NAME = 256
 _GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
-"""The largest /graphql body read: `persons` with 100 ids is about 3 kB."""
 
 
 class GraphQLResponse(JSONResponse):

@@ -23,10 +23,10 @@ from gateway.auth.oauth import RegisteredClient
 from gateway.auth.tokens import TokenIssuer, TokenVerifier, generate_signing_key, load_jwks
 from gateway import catalog_versions
 from gateway.audit import ledger_key
+from gateway.auth.registry import still_on_demo_secrets
 from gateway.catalog_files import CatalogBundle, CatalogError, bundle_from_documents, catalog_files, check_store_columns, load_bundle
 from gateway.catalog_versions import current_bundle
 from gateway.evidence import Evidence, load_seal_keyring, stored_seal_keyring
-from gateway.auth.registry import still_on_demo_secrets
 from gateway.ledger import JsonLinesSink, LedgerWriter, entry_point_sinks, jws_signer
 from gateway.ledger import queries as ledger_queries
 from gateway.migrate import migrate

@@ -170,4 +170,3 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
             )
         async with self._checks:  # the secret check is scrypt: off the event loop, a few at a time
             return await asyncio.to_thread(self.create_token_response, oauth_request)  # type: ignore[no-any-return]
-
