@@ -64,8 +64,13 @@ class ComplianceFinding:
     evidence: str
 
 
-def _event(record: Any) -> AuditEvent:
+def _event(record: Any, provider: str | None = None) -> AuditEvent:
+    """The event as the caller may see it: whole for the operator and for the agency that made
+    the request; for a provider looking at who read its items, only its own items, and not the
+    consumer's case id or operation name (what the consumer read elsewhere is not its business)."""
     e = record.event
+    foreign = provider is not None and e.agency != provider
+    items = [i for i in e.items if i.provider == provider] if foreign else list(e.items)
     return AuditEvent(
         seq=record.seq,
         time=e.time,
@@ -74,13 +79,13 @@ def _event(record: Any) -> AuditEvent:
         agency=e.agency,
         client=e.client,
         duty=e.duty,
-        case_id=e.case_id,
+        case_id=None if foreign else e.case_id,
         on_behalf_of=list(e.on_behalf_of),
-        operation_name=e.operation_name,
+        operation_name=None if foreign else e.operation_name,
         operation_hash=e.operation_hash,
-        items=[i.to_json() for i in e.items],
+        items=[i.to_json() for i in items],
         subject_count=len(e.subjects),
-        providers=list(e.providers),
+        providers=[p for p in e.providers if p == provider] if foreign else list(e.providers),
         row_count=e.row_count,
         latency_ms=e.latency_ms,
         outcome=e.outcome,
@@ -116,6 +121,9 @@ def audit_fields() -> dict[str, Any]:
             # an agency sees its own operations, and who read (or tried to read) its items
             if agency not in (None, caller):
                 provider = caller
+                catalog = info.context.services.bundle.catalog
+                if item is not None and (item not in catalog.items or catalog.items[item].provider != caller):
+                    raise coded_error(Code.FORBIDDEN, f"a provider sees the reads of its own items; {item} is not one of {caller}'s")
             elif agency is None:
                 agency = caller
         if not 1 <= limit <= 1000:
@@ -134,7 +142,7 @@ def audit_fields() -> dict[str, Any]:
             after_seq=after,
             limit=limit,
         )
-        return AuditEventPage(events=[_event(r) for r in page.records], next_cursor=page.next_cursor)
+        return AuditEventPage(events=[_event(r, provider) for r in page.records], next_cursor=page.next_cursor)
 
     async def disclosures(info: Info, subject: str) -> list[DisclosureRecord]:
         ledger = _ledger(info)
@@ -144,8 +152,11 @@ def audit_fields() -> dict[str, Any]:
         if not operator and caller not in providers:
             raise coded_error(Code.FORBIDDEN, "disclosures of a subject are shown to the operator and to the subject's providers")
         found = await info.context.services.disclosures(ledger.subject_hash(_identifier(subject)), provider=None if operator else caller)
+        # the consumer's case id is for the operator; a provider sees who read which of its items, when and why
         return [
-            DisclosureRecord(time=d.time, agency=d.agency, duty=d.duty, case_id=d.case_id, on_behalf_of=list(d.on_behalf_of), items=list(d.items))
+            DisclosureRecord(
+                time=d.time, agency=d.agency, duty=d.duty, case_id=d.case_id if operator else None, on_behalf_of=list(d.on_behalf_of), items=list(d.items)
+            )
             for d in found
         ]
 

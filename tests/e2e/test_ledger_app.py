@@ -78,6 +78,23 @@ async def test_an_event_the_ledger_refuses_is_not_served(agent: Any, runtime: Ru
     assert await count_events(runtime) == before
 
 
+async def test_a_provider_sees_only_its_own_part_of_who_read_its_items(agent: Any) -> None:
+    both = f'query Mixed {{ person(idNumber: "{ZHANG_WEI}") {{ name maritalStatus socialInsurance {{ status }} }} }}'
+    await agent("gz-zfcxjsj").query(both, duty="zj.housing-security", headers={"X-Case-Id": "ZJ-CONFIDENTIAL-7"})
+    provider = agent("gz-mzj")
+    events = (await provider.query('{ auditEvents(agency: "gz-zfcxjsj", limit: 1000) { events { caseId operationName providers items } } }')).json()
+    mine = [e for e in events["data"]["auditEvents"]["events"] if e["items"]]
+    assert mine and all({i["provider"] for i in e["items"]} == {"gz-mzj"} for e in mine)
+    assert all(e["providers"] in ([], ["gz-mzj"]) and e["caseId"] is None and e["operationName"] is None for e in events["data"]["auditEvents"]["events"])
+    # no asking about another provider's item, with or without a subject
+    other = (await provider.query(f'{{ auditEvents(agency: "gz-zfcxjsj", item: "P06", subject: "{ZHANG_WEI}") {{ nextCursor }} }}')).json()
+    assert codes(other) == ["FORBIDDEN"]
+    found = (await provider.query(f'{{ disclosures(subject: "{ZHANG_WEI}") {{ agency caseId items }} }}')).json()["data"]["disclosures"]
+    assert found and all(d["caseId"] is None for d in found)
+    operator = (await agent("gz-zsj").query(f'{{ disclosures(subject: "{ZHANG_WEI}") {{ caseId }} }}')).json()["data"]["disclosures"]
+    assert {"caseId": "ZJ-CONFIDENTIAL-7"} in operator
+
+
 async def test_concurrent_requests_lose_no_event_and_share_commits(agent: Any, runtime: Runtime) -> None:
     housing = agent("gz-zfcxjsj")
     await housing.token()
