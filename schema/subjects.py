@@ -215,4 +215,9 @@ async def load_subjects(
         for path in data_paths:
             if path in provider_of and path not in unavailable:
                 state.record_served(decisions[path])
+        # a seal (and a snapshot) carries every field of its item, asked for or not: the ledger
+        # records them all as served, as the requester can read them all from the seal
+        for container in sorted(sealing):
+            for path in catalog.items[sealed[container]].fields:
+                state.record_served(decisions[path])
     return views

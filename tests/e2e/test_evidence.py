@@ -38,6 +38,21 @@ async def test_license_carries_a_verifiable_seal(agent: Any) -> None:
     assert forged["valid"] is False and forged["reason"] == "bad signature"
 
 
+async def test_a_seal_alone_is_recorded_as_the_whole_item_it_carries(agent: Any, runtime: Any) -> None:
+    # the seal's payload holds every field of the license: asking for the seal alone is a read of them all
+    body = (await agent("gz-gab").query(f'{{ person(idNumber: "{ZHANG_WEI}") {{ marriageCertificates {{ seal }} }} }}', duty="gab.household")).json()
+    assert "errors" not in body, body
+    row = await runtime.control.fetchrow("SELECT items, subjects FROM disclosure_events WHERE agency = 'gz-gab' ORDER BY seq DESC LIMIT 1")
+    items = {i["item"]: i for i in json.loads(row["items"])}
+    assert set(items["P04"]["served"]) == {
+        "Person.marriageCertificates.number", "Person.marriageCertificates.issuedOn",
+        "Person.marriageCertificates.spouseName", "Person.marriageCertificates.spouseIdNumber",
+    }
+    assert len(row["subjects"]) == 1
+    found = (await agent("gz-zsj").query(f'{{ disclosures(subject: "{ZHANG_WEI}") {{ agency items }} }}')).json()["data"]["disclosures"]
+    assert {"agency": "gz-gab", "items": ["P04"]} in found
+
+
 async def test_seal_keys_are_published(client: Any, agent: Any) -> None:
     body = (await agent("gz-gab").query('{ legalEntity(uscc: "91440106MA59C8K17D") { businessLicense { number seal } } }', duty="gab.household")).json()
     seal = body["data"]["legalEntity"]["businessLicense"]["seal"]
