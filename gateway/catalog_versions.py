@@ -134,6 +134,8 @@ async def propose_change(runtime: Runtime, *, item: str, kind: ChangeKind, duty:
 def _reference(reference: str) -> str:
     if not reference.strip():
         raise ChangeError("name the government decision (its reference) that approves or rejects the change (R-9)")
+    if "\x00" in reference:
+        raise ChangeError("the decision reference must not contain NUL characters")
     return reference.strip()
 
 

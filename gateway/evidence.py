@@ -34,10 +34,16 @@ async def load_seal_keyring(pool: asyncpg.Pool, providers: Iterable[str]) -> Sea
     return keyring
 
 
-async def rotate_seal_key(pool: asyncpg.Pool, keyring: SealKeyring, agency: str) -> str:
-    """A new active key for `agency`; older keys stay, so seals they made keep verifying."""
-    kid = keyring.rotate(agency)
-    async with pool.acquire() as conn:
+async def rotate_seal_key(pool: asyncpg.Pool, agency: str) -> str:
+    """A new active key for `agency` (KeyError when it has none: it does not seal); older keys
+    stay, so seals they made keep verifying. The stored keyring is read and written under its
+    lock, so that two rotations, or a rotation and a starting gateway, never lose a key."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE seal_keyrings IN EXCLUSIVE MODE")
+        stored = await conn.fetchval("SELECT document FROM seal_keyrings WHERE name = 'providers'")
+        keyring = SealKeyring.from_private(json.loads(stored)) if stored else SealKeyring()
+        keyring.active_key(agency)
+        kid = keyring.rotate(agency)
         await _store(conn, keyring)
         await conn.execute("SELECT pg_notify('govshare_seal_keys', $1)", kid)
     return kid

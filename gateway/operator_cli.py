@@ -268,17 +268,14 @@ def keys_rotate_seal(agency: str, data_dir: Path, database_url: str | None, cont
     """Give AGENCY a new seal key; older keys stay published, so older seals keep verifying."""
     import asyncpg
 
-    from gateway.evidence import rotate_seal_key, stored_seal_keyring
+    from gateway.evidence import rotate_seal_key
 
     async def run(dsn: str) -> str:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
         try:
-            keyring = await stored_seal_keyring(pool)
-            try:
-                keyring.active_key(agency)
-            except KeyError:
-                raise click.UsageError(f"{agency} has no seal key: only providers of licenses and documents seal") from None
-            return await rotate_seal_key(pool, keyring, agency)
+            return await rotate_seal_key(pool, agency)
+        except KeyError:
+            raise click.UsageError(f"{agency} has no seal key: only providers of licenses and documents seal") from None
         finally:
             await pool.close()
 

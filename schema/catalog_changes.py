@@ -12,7 +12,7 @@ from strawberry.types import Info
 from authz.changes import ChangeError
 from authz.changes import ChangeKind as Kind
 from authz.codes import Code
-from schema.errors import coded_error
+from schema.errors import coded_error, plain_text
 
 __all__ = ["catalog_change_fields"]
 
@@ -60,6 +60,7 @@ def catalog_change_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         actor = _operator(info)
         if not reason.strip():
             raise coded_error(Code.BAD_REQUEST, "a catalog change needs a reason")
+        reason = plain_text(reason, "reason") or ""
         try:
             change = await info.context.services.propose_change(item=item, kind=Kind(kind.value), duty=duty, reason=reason, actor=actor)  # type: ignore[attr-defined]
         except ChangeError as exc:

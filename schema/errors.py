@@ -7,7 +7,7 @@ from graphql import GraphQLError
 from authz.codes import Code
 from authz.policy import Decision
 
-__all__ = ["coded_error", "denial_error", "with_code"]
+__all__ = ["coded_error", "denial_error", "plain_text", "with_code"]
 
 
 def coded_error(code: Code, message: str, **extensions: Any) -> GraphQLError:
@@ -34,3 +34,15 @@ def denial_error(decision: Decision) -> GraphQLError:
     if decision.article:
         message = f"{message} ({decision.article})"
     return GraphQLError(message, extensions=decision.extensions)
+
+
+def plain_text(value: str | None, name: str, *, required: bool = True) -> str | None:
+    """Free text a person wrote (a reason, a note, a reference), stripped; refused when empty
+    (if required) or when it holds a NUL character, which PostgreSQL cannot store."""
+    if value is None or not value.strip():
+        if required:
+            raise coded_error(Code.BAD_REQUEST, f"{name} must not be empty")
+        return None
+    if "\x00" in value:
+        raise coded_error(Code.BAD_REQUEST, f"{name} must not contain NUL characters (\\u0000)")
+    return value.strip()

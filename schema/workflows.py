@@ -14,7 +14,7 @@ from authz.codes import Code
 from authz.model import Catalog, CatalogItem, ShareClass
 from authz.policy import decide_duty, record_divisions
 from resolvers.workflows import AccessRequest, Complaint, Objection, OpenRequestExists, Workflows, next_actions, next_status
-from schema.errors import coded_error, denial_error
+from schema.errors import coded_error, denial_error, plain_text
 from schema.identifiers import InvalidIdentifier, parse_organization_code, parse_resident_id_number, parse_unified_social_credit_code
 from schema.workflow_types import (
     AccessRequestStatus,
@@ -81,9 +81,11 @@ def _case_id(id: str, kind: str) -> int:
 
 
 def _text(value: str, name: str) -> str:
-    if not value.strip():
-        raise coded_error(Code.BAD_REQUEST, f"{name} must not be empty")
-    return value.strip()
+    return plain_text(value, name) or ""
+
+
+def _note(value: str | None) -> str | None:
+    return plain_text(value, "note", required=False)
 
 
 def _is_operator(state: Any) -> bool:
@@ -199,7 +201,7 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
 
     async def advance(state: Any, record: Objection, action: str, note: str | None) -> ObjectionType:
         _check_step("objection", "objection", record, record.status, action)
-        updated = await Workflows(state.services.control).advance_objection(record.id, record.status, action, state.principal.agency, note, state.policy.today)
+        updated = await Workflows(state.services.control).advance_objection(record.id, record.status, action, state.principal.agency, _note(note), state.policy.today)
         if updated is None:
             raise _changed("objection", record)
         return _objection(updated, state)
@@ -210,9 +212,9 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
 
     async def answer_objection(info: Info, id: strawberry.ID, outcome: ProviderFinding, note: str | None = None) -> ObjectionType:
         state = info.context
-        record = await Workflows(state.services.control).get("objection", _case_id(id, "objection"))
-        if record is None or record.provider != state.principal.agency:
-            await _visible(state, "objection", "objection", id)  # NOT_FOUND for those who may not see it
+        # NOT_FOUND for whoever may not see it yet, the provider included until it is forwarded
+        record = await _visible(state, "objection", "objection", id)
+        if record.provider != state.principal.agency:
             raise coded_error(Code.FORBIDDEN, f"only {record.provider}, the provider of item {record.item}, answers objection {id} (R-22)", article="R-22")
         return await advance(state, record, outcome.value, note)
 
@@ -256,7 +258,7 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         action = "approved" if approved else "rejected"
         _check_step("access_request", "access request", record, record.status, action)
         reference = _text(decision_reference, "decisionReference")
-        updated = await Workflows(state.services.control).decide_access_request(record.id, approved, reference, state.principal.agency, note, state.policy.today)
+        updated = await Workflows(state.services.control).decide_access_request(record.id, approved, reference, state.principal.agency, _note(note), state.policy.today)
         if updated is None:
             raise _changed("access request", record)
         return _request(updated, state)
@@ -267,7 +269,7 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         if record.provider != state.principal.agency:
             raise coded_error(Code.FORBIDDEN, f"only {record.provider}, the provider of item {record.item}, confirms its supply (R-19b)", article="R-19b")
         _check_step("access_request", "access request", record, record.status, "supplied")
-        updated = await Workflows(state.services.control).confirm_supply(record.id, state.principal.agency, note, state.policy.today)
+        updated = await Workflows(state.services.control).confirm_supply(record.id, state.principal.agency, _note(note), state.policy.today)
         if updated is None:
             raise _changed("access request", record)
         await _publish_scope(state, updated)

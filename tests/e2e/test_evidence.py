@@ -120,3 +120,16 @@ async def test_snapshots_are_immutable_and_tampering_is_detected(agent: Any, run
             await conn.execute("ALTER TABLE snapshots ENABLE TRIGGER snapshots_immutable")
     fetched = (await agent("gz-gab").query("query($id: ID!) { snapshot(id: $id) { verified verificationProblem } }", {"id": snapshot_id})).json()
     assert fetched["data"]["snapshot"] == {"verified": False, "verificationProblem": "the stored snapshot differs from what the gateway signed"}
+
+
+async def test_concurrent_seal_key_rotations_lose_no_key(runtime: Any) -> None:
+    import asyncio
+
+    from gateway.evidence import rotate_seal_key, stored_seal_keyring
+
+    kids = await asyncio.gather(*(rotate_seal_key(runtime.control, "gz-mzj") for _ in range(3)))
+    assert len(set(kids)) == 3
+    stored = (await stored_seal_keyring(runtime.control)).export_private()
+    assert all(kid in json.dumps(stored) for kid in kids)
+    with pytest.raises(KeyError):
+        await rotate_seal_key(runtime.control, "gz-rsj")  # provides no licenses or documents: it does not seal

@@ -46,8 +46,11 @@ async def run(agent: Any, agency: str, query: str, x_duty: str | None = None, **
     return (await agent(agency).query(query, variables, duty=x_duty)).json()  # type: ignore[no-any-return]
 
 
-async def file(agent: Any, agency: str, duty: str | None, item: str = "P03", subject: str = ZHANG_WEI, field: str = "Person.maritalStatus") -> dict[str, Any]:
-    return await run(agent, agency, FILE, duty, item=item, subject=subject, field=field, value="divorced", reason="the applicant shows a divorce certificate of 2025")
+async def file(
+    agent: Any, agency: str, duty: str | None, item: str = "P03", subject: str = ZHANG_WEI, field: str = "Person.maritalStatus",
+    reason: str = "the applicant shows a divorce certificate of 2025",
+) -> dict[str, Any]:
+    return await run(agent, agency, FILE, duty, item=item, subject=subject, field=field, value="divorced", reason=reason)
 
 
 # --- objections (R-22) ---------------------------------------------------------------------
@@ -63,7 +66,7 @@ async def test_objection_confirmed_by_the_operator(agent: Any) -> None:
     # before it is forwarded the provider neither sees nor answers it; the filer does not review it
     assert codes(await run(agent, "gz-mzj", GET, id=oid)) == ["NOT_FOUND"]
     early = await run(agent, "gz-mzj", ANSWER, id=oid, outcome="VALUE_CORRECT")
-    assert codes(early) == ["BAD_REQUEST"] and "is filed" in early["errors"][0]["message"]
+    assert codes(early) == ["NOT_FOUND"]  # not "is filed": that would tell it the objection exists
     assert codes(await run(agent, "gz-zfcxjsj", REVIEW, id=oid, outcome="CONFIRMED")) == ["FORBIDDEN"]
     assert codes(await run(agent, "gz-rsj", GET, id=oid)) == ["NOT_FOUND"]
 
@@ -77,6 +80,11 @@ async def test_objection_confirmed_by_the_operator(agent: Any) -> None:
 
 async def test_objection_forwarded_to_the_provider_which_corrects_its_record(agent: Any) -> None:
     oid = data(await file(agent, "gz-gab", "gab.household", subject=LI_NA), "fileObjection")["id"]
+    # before it is forwarded, the provider cannot even learn that it exists
+    early = await run(agent, "gz-mzj", ANSWER, id=oid, outcome="VALUE_CORRECT")
+    assert codes(early) == ["NOT_FOUND"] and codes(await run(agent, "gz-mzj", GET, id=oid)) == ["NOT_FOUND"]
+    with_nul = await run(agent, OPERATOR, REVIEW, id=oid, outcome="FORWARDED", note="bad\u0000note")
+    assert codes(with_nul) == ["BAD_REQUEST"] and "NUL" in with_nul["errors"][0]["message"]
     forwarded = data(await run(agent, OPERATOR, REVIEW, id=oid, outcome="FORWARDED", note="not a transmission difference"), "reviewObjection")
     due = add_working_days(today(), 3)
     assert forwarded["status"] == "FORWARDED" and forwarded["outcome"] is None
@@ -113,6 +121,7 @@ async def test_technical_difference_is_corrected_by_the_operator(agent: Any) -> 
         ("gz-zfcxjsj", None, {}, "DUTY_REQUIRED", "X-Duty"),
         ("gz-rsj", "rs.insurance", {}, "NOT_IN_SCOPE", "could not obtain Person.maritalStatus"),
         ("gz-mzj", "mz.marriage", {}, "BAD_REQUEST", "provider of item P03"),
+        ("gz-zfcxjsj", "zj.housing-security", {"reason": "a\u0000b"}, "BAD_REQUEST", "reason must not contain NUL"),
     ],
 )
 async def test_objection_input_is_checked(agent: Any, agency: str, duty: str | None, overrides: dict[str, str], code: str, says: str) -> None:
