@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import strawberry
@@ -29,6 +30,8 @@ from schema.workflow_types import (
     ProviderFinding,
     WorkflowStepType,
 )
+
+CHINA = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 __all__ = ["MATERIAL_SYNONYMS", "workflow_fields"]
 
@@ -251,14 +254,21 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
             raise coded_error(Code.BAD_REQUEST, f"access request {exc.request_id} of {code} for item {item} under duty {duty} is still open; follow that one", request=str(exc.request_id)) from None
         return _request(record, state)
 
-    async def decide_access_request(info: Info, id: strawberry.ID, approved: bool, decision_reference: str, note: str | None = None) -> AccessRequestType:
+    async def decide_access_request(
+        info: Info, id: strawberry.ID, approved: bool, decision_reference: str, note: str | None = None, decided_on: dt.date | None = None
+    ) -> AccessRequestType:
         state = info.context
         _only_operator(state, "records the government's decision on an access request", "R-19b")
         record = await _visible(state, "access_request", "access request", id)
         action = "approved" if approved else "rejected"
         _check_step("access_request", "access request", record, record.status, action)
         reference = _text(decision_reference, "decisionReference")
-        updated = await Workflows(state.services.control).decide_access_request(record.id, approved, reference, state.principal.agency, _note(note), state.policy.today)
+        # the provider's 5 working days run from the government's decision, not from the day it is recorded
+        decided = decided_on or state.policy.today
+        requested = record.requested_at.astimezone(CHINA).date()
+        if not requested <= decided <= state.policy.today:
+            raise coded_error(Code.BAD_REQUEST, f"decidedOn {decided} must lie between the request ({requested}) and today ({state.policy.today})")
+        updated = await Workflows(state.services.control).decide_access_request(record.id, approved, reference, state.principal.agency, _note(note), decided)
         if updated is None:
             raise _changed("access request", record)
         return _request(updated, state)

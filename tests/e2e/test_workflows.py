@@ -198,6 +198,26 @@ async def test_out_of_catalog_request_is_decided_then_supplied(agent: Any, runti
     assert "sw.collection" in runtime.bundle.catalog.items["P06"].duties_in_scope
 
 
+async def test_the_supply_deadline_runs_from_the_government_decision(agent: Any, runtime: Any) -> None:
+    waiting = data(await run(agent, "gz-scjgj", REQUEST, item="P06", duty="sc.registration"), "requestAccess")
+    assert waiting["status"] == "AWAITING_DECISION", waiting
+    rid = waiting["id"]
+    await runtime.control.execute("UPDATE access_requests SET requested_at = requested_at - interval '10 days' WHERE id = $1", int(rid))
+    decide = 'mutation($id: ID!, $on: Date) { decideAccessRequest(id: $id, approved: false, decisionReference: "穗府办函〔2026〕13号", decidedOn: $on) { decidedOn supplyDue status } }'
+    for wrong in (today() + dt.timedelta(days=1), today() - dt.timedelta(days=11)):
+        refused = await run(agent, OPERATOR, decide, id=rid, on=wrong.isoformat())
+        assert codes(refused) == ["BAD_REQUEST"] and "decidedOn" in refused["errors"][0]["message"]
+    decided_on = today() - dt.timedelta(days=7)
+    rejected = data(await run(agent, OPERATOR, decide, id=rid, on=decided_on.isoformat()), "decideAccessRequest")
+    assert rejected["decidedOn"] == decided_on.isoformat() and rejected["status"] == "REJECTED"
+    approve = decide.replace("approved: false", "approved: true")
+    again = data(await run(agent, "gz-scjgj", REQUEST, item="P06", duty="sc.registration"), "requestAccess")["id"]
+    await runtime.control.execute("UPDATE access_requests SET requested_at = requested_at - interval '10 days' WHERE id = $1", int(again))
+    approved = data(await run(agent, OPERATOR, approve, id=again, on=decided_on.isoformat()), "decideAccessRequest")
+    assert approved["supplyDue"] == add_working_days(decided_on, 5).due.isoformat()  # not from the day it was recorded
+    await run(agent, "gz-rsj", SUPPLY, id=again)
+
+
 async def test_rejected_request_grants_nothing(agent: Any, runtime: Any) -> None:
     rid = data(await run(agent, "gz-scjgj", REQUEST, item="P05", duty="sc.registration"), "requestAccess")["id"]
     rejected = data(await run(agent, OPERATOR, DECIDE, id=rid, approved=False), "decideAccessRequest")
