@@ -20,14 +20,15 @@ def migrations() -> list[tuple[int, str, str]]:
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply what is missing, each file in its own transaction; returns the names applied."""
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())"
-    )
     applied = []
-    # one gateway at a time migrates; others wait here
+    # one gateway at a time migrates; others wait here. The lock comes first: CREATE TABLE IF NOT
+    # EXISTS run by several processes at once on a new database fails in all but one of them.
     await conn.execute("SELECT pg_advisory_lock(724101)")
     try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, sql in migrations():
             if version in done:

@@ -364,3 +364,20 @@ async def test_the_subject_tags_migration_indexes_events_already_in_the_ledger(p
     finally:
         await conn.close()
         await pg_server.drop_database(name)
+
+
+async def test_gateways_starting_at_once_on_a_new_database_migrate_it_once(pg_server: DatabaseServer, run_prefix: str) -> None:
+    # `govshare serve --workers N` on a new control database: every worker migrates at start-up
+    from gateway.migrate import migrations
+
+    name = f"{run_prefix}ledger_fresh_{secrets.token_hex(3)}"
+    await pg_server.create_database(name)
+    conns = [await asyncpg.connect(pg_server.dsn(name)) for _ in range(6)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        assert sorted(len(r) for r in results) == [0] * 5 + [len(migrations())]
+        assert await conns[0].fetchval("SELECT count(*) FROM schema_migrations") == len(migrations())
+    finally:
+        for conn in conns:
+            await conn.close()
+        await pg_server.drop_database(name)
