@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,6 +45,7 @@ class AgencyStores:
         self.max_size = max_size
         self._pools: dict[str, asyncpg.Pool] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self.observers: list[StatementObserver] = []
 
     async def pool(self, agency: str) -> asyncpg.Pool:
@@ -60,7 +62,8 @@ class AgencyStores:
                     dsn,
                     min_size=1,
                     max_size=self.max_size,
-                    server_settings=READ_ONLY_SETTINGS,
+                    # the store itself ends a statement the gateway stopped waiting for
+                    server_settings={**READ_ONLY_SETTINGS, "statement_timeout": str(int(self.timeout * 1000) + 1000)},
                     command_timeout=self.timeout,
                     timeout=self.timeout,
                     reset=keep_session,
@@ -70,18 +73,26 @@ class AgencyStores:
     async def fetch(self, agency: str, sql: str, args: tuple[Any, ...]) -> list[asyncpg.Record]:
         for observer in self.observers:
             observer(agency, sql, args)
+        pool: asyncpg.Pool | None = None
+        conn: Any = None
         try:
             async with asyncio.timeout(self.timeout):
                 pool = await self.pool(agency)
-                async with pool.acquire() as conn:
-                    return await conn.fetch(sql, *args)
+                conn = await pool.acquire()
+                return await conn.fetch(sql, *args)
         except TimeoutError:
+            _terminate(conn)  # a hung store would also keep the cancel request waiting
             raise ProviderUnavailable(agency, f"no answer within {self.timeout:g}s") from None
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as exc:
-            await self._discard(agency)
+            _terminate(conn)
+            self._replace(agency, pool)
             raise ProviderUnavailable(agency, f"store unreachable ({type(exc).__name__})") from None
         except asyncpg.PostgresError as exc:
             raise ProviderUnavailable(agency, f"store refused the query ({exc.sqlstate})") from None
+        finally:
+            if conn is not None and pool is not None:
+                with contextlib.suppress(asyncpg.InterfaceError):  # already given back when its connection was lost
+                    await pool.release(conn)
 
     async def ping(self, agency: str) -> bool:
         try:
@@ -101,14 +112,31 @@ class AgencyStores:
             tables.setdefault(row["table_name"], set()).add(row["column_name"])
         return tables
 
-    async def _discard(self, agency: str) -> None:
-        pool = self._pools.pop(agency, None)
-        if pool is not None:
-            pool.terminate()
+    def _replace(self, agency: str, broken: asyncpg.Pool | None) -> None:
+        """A connection failed: later statements go to a new pool (the store may have restarted,
+        leaving every pooled connection dead), while those running on the old one finish."""
+        if broken is not None and self._pools.get(agency) is broken:
+            del self._pools[agency]
+            task = asyncio.get_running_loop().create_task(_retire(broken, self.timeout))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
         pools, self._pools = list(self._pools.values()), {}
-        await asyncio.gather(*(p.close() for p in pools), return_exceptions=True)
+        await asyncio.gather(*(p.close() for p in pools), *self._retiring, return_exceptions=True)
+
+
+def _terminate(conn: Any) -> None:
+    if conn is not None:
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.terminate()
+
+
+async def _retire(pool: asyncpg.Pool, grace: float) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), grace)
+    except (TimeoutError, OSError, asyncpg.InterfaceError):
+        pool.terminate()
 
 
 async def newest_update(stores: AgencyStores, agency: str, table: str, column: str) -> Any:

@@ -1,0 +1,58 @@
+"""Agency store pools: read-only sessions bounded on the store's side too, and one failed connection fails only its own statement."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+
+from resolvers.stores import AgencyStores, ProviderUnavailable
+
+
+async def test_the_store_itself_ends_a_statement_the_gateway_gave_up_on(demo_databases: Any) -> None:
+    dsn = demo_databases.store_dsns["gz-gab"]
+    stores = AgencyStores({"gz-gab": dsn}, timeout=0.5)
+    watcher = await asyncpg.connect(dsn)
+    try:
+        pool = await stores.pool("gz-gab")
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW statement_timeout") == "1500ms"
+        with pytest.raises(ProviderUnavailable, match="no answer within 0.5s"):
+            await stores.fetch("gz-gab", "SELECT pg_sleep(30) /* govshare-test-hung */", ())
+        running = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%govshare-test-hung%' AND pid <> pg_backend_pid()"
+        for _ in range(40):  # within the statement timeout, not the statement's 30 s
+            if await watcher.fetchval(running) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await watcher.fetchval(running) == 0
+        assert (await stores.fetch("gz-gab", "SELECT 1 AS one", ()))[0]["one"] == 1  # the pool goes on
+    finally:
+        await watcher.close()
+        await stores.close()
+
+
+async def test_one_dropped_connection_fails_only_its_own_statement(demo_databases: Any) -> None:
+    dsn = demo_databases.store_dsns["gz-gab"]
+    stores = AgencyStores({"gz-gab": dsn}, timeout=5.0)
+    admin = await asyncpg.connect(dsn)
+    try:
+        statements = [
+            asyncio.create_task(stores.fetch("gz-gab", f"SELECT pg_sleep(0.8), {n} AS n /* govshare-test-drop-{n} */", ())) for n in range(3)
+        ]
+        victim = None
+        for _ in range(50):
+            victim = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE query LIKE '%govshare-test-drop-0%' AND pid <> pg_backend_pid()")
+            if victim:
+                break
+            await asyncio.sleep(0.02)
+        assert victim, "the first statement did not start"
+        await admin.execute("SELECT pg_terminate_backend($1)", victim)
+        results = await asyncio.gather(*statements, return_exceptions=True)
+        assert isinstance(results[0], ProviderUnavailable)
+        assert [r[0]["n"] for r in results[1:]] == [1, 2]  # the others were not taken down with it
+        assert (await stores.fetch("gz-gab", "SELECT 1 AS one", ()))[0]["one"] == 1
+    finally:
+        await admin.close()
+        await stores.close()
