@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import sys
@@ -60,27 +61,53 @@ def sink_name(sink: AuditSink) -> str:
 
 
 class JsonLinesSink:
-    """One canonical JSON line per event, to a file (appended), a text stream, or stdout for "-"."""
+    """One canonical JSON line per event, to a file (appended), a text stream, or stdout for "-".
+
+    A file is created readable by its owner only (it holds case ids and subject hashes), and
+    is opened again when it was moved or removed, as log rotation does. After a write that
+    failed part-way (a full disk), the next write starts on a new line, so the cut line is the
+    only one lost.
+    """
 
     def __init__(self, target: str | os.PathLike[str] | TextIO, *, name: str | None = None) -> None:
         self._stream: TextIO | None = None
-        self._owned = False
+        self._path: str | None = None
         self._stdout = isinstance(target, str) and target == "-"
+        self._cut = False
         if isinstance(target, (str, os.PathLike)):
             if not self._stdout:
-                self._stream = open(target, "a", encoding="utf-8")  # noqa: SIM115 - closed in aclose
-                self._owned = True
+                self._path = os.fspath(target)
+                self._stream = self._open()
         else:
             self._stream = target
         self.name = name or ("jsonl:stdout" if self._stdout else "jsonl")
 
+    def _open(self) -> TextIO:
+        assert self._path is not None
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed in aclose or on rotation
+
+    def _rotated(self) -> bool:
+        assert self._stream is not None and self._path is not None
+        try:
+            return not os.path.samestat(os.stat(self._path), os.fstat(self._stream.fileno()))
+        except FileNotFoundError:
+            return True
+
     def _write(self, text: str) -> None:
         # stdout is looked up on every write so that a redirected sys.stdout is honoured.
+        if self._path is not None and self._stream is not None and self._rotated():
+            self._stream.close()
+            self._stream = self._open()
         stream = sys.stdout if self._stdout else self._stream
         if stream is None:
             raise RuntimeError("the JSON lines sink is closed")
+        if self._cut:
+            text = "\n" + text
+        self._cut = True
         stream.write(text)
         stream.flush()
+        self._cut = False
 
     async def emit(self, events: list[dict[str, Any]]) -> None:
         text = "".join(canonical_json(e) + "\n" for e in events)
@@ -88,7 +115,7 @@ class JsonLinesSink:
         await asyncio.to_thread(self._write, text)
 
     async def aclose(self) -> None:
-        if self._owned and self._stream is not None:
+        if self._path is not None and self._stream is not None:
             stream, self._stream = self._stream, None
             await asyncio.to_thread(stream.close)
 
@@ -182,8 +209,9 @@ class SinkFanout:
                 lane.task = asyncio.create_task(lane.run(), name=f"govshare-audit-sink-{lane.name}")
 
     def publish(self, events: Sequence[dict[str, Any]]) -> None:
-        for lane in self._lanes:
-            lane.offer(events)
+        for index, lane in enumerate(self._lanes):
+            # each sink its own copies: one that edits an event in place cannot change what the others get
+            lane.offer(events if index == 0 else copy.deepcopy(list(events)))
 
     def stats(self) -> list[SinkStats]:
         return [lane.stats() for lane in self._lanes]
@@ -206,6 +234,7 @@ class SinkFanout:
             closer = getattr(lane.sink, "aclose", None)
             if closer is not None:
                 try:
-                    await closer()
+                    async with asyncio.timeout(timeout):
+                        await closer()
                 except Exception:
                     log.exception("audit sink %s failed to close", lane.name)

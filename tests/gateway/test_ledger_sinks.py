@@ -111,3 +111,70 @@ def test_sinks_from_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     sinks = entry_point_sinks()
     assert [type(s).__name__ for s in sinks] == ["SiemSink", "SiemSink"]
     assert entry_point_sinks("govshare.no_such_group") == []
+
+
+async def test_the_jsonl_file_is_private_and_follows_log_rotation(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    path = tmp_path / "audit.jsonl"
+    sink = JsonLinesSink(path)
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # case ids and subject hashes: its owner's only
+        await sink.emit([{"seq": 1}])
+        os.rename(path, tmp_path / "audit.jsonl.1")  # what logrotate does (without copytruncate)
+        await sink.emit([{"seq": 2}])
+        assert (tmp_path / "audit.jsonl.1").read_text(encoding="utf-8") == '{"seq":1}\n'
+        assert path.read_text(encoding="utf-8") == '{"seq":2}\n'
+        path.unlink()
+        await sink.emit([{"seq": 3}])
+        assert path.read_text(encoding="utf-8") == '{"seq":3}\n'
+    finally:
+        await sink.aclose()
+
+
+async def test_a_write_cut_short_does_not_spoil_the_next_event() -> None:
+    class FullDisk(io.StringIO):
+        full = True
+
+        def write(self, text: str) -> int:
+            if self.full:
+                super().write(text[:5])
+                raise OSError(28, "No space left on device")
+            return super().write(text)
+
+    stream = FullDisk()
+    sink = JsonLinesSink(stream)
+    with pytest.raises(OSError):
+        await sink.emit([{"seq": 1, "agency": "gz-mzj"}])
+    stream.full = False
+    await sink.emit([{"seq": 2}])
+    lines = stream.getvalue().split("\n")
+    assert lines[-2] == '{"seq":2}'  # whole, on a line of its own after the cut one
+
+
+async def test_each_sink_gets_its_own_copy_of_the_events() -> None:
+    from gateway.ledger.sinks import SinkFanout
+
+    class Editing:
+        name = "editing"
+
+        async def emit(self, events: list[dict[str, Any]]) -> None:
+            for event in events:
+                event.pop("subjects", None)
+
+    class Keeping:
+        name = "keeping"
+
+        def __init__(self) -> None:
+            self.seen: list[dict[str, Any]] = []
+
+        async def emit(self, events: list[dict[str, Any]]) -> None:
+            self.seen.extend(events)
+
+    keeping = Keeping()
+    fanout = SinkFanout([Editing(), keeping])
+    fanout.start()
+    fanout.publish([{"seq": 1, "subjects": ["ab" * 32]}])
+    await fanout.close()
+    assert keeping.seen == [{"seq": 1, "subjects": ["ab" * 32]}]
