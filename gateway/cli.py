@@ -101,13 +101,15 @@ def demo(host: str, port: int, data_dir: Path, database_url: str | None, log_lev
     with console.status("starting PostgreSQL" if not database_url else "connecting to PostgreSQL"):
         server = select_server(database_url, data_dir)
     try:
+        # from here on, SIGINT/SIGTERM (during provisioning too) end in the `finally` below,
+        # which stops the embedded PostgreSQL
+        _exit_cleanly_on_signals()
         with console.status("preparing the demo databases") as status:
             databases = asyncio.run(provision_demo(server, settings, lambda m: status.update(m)))
         for name in databases.created:
             console.print(f"  created database [bold]{name}[/]")
         app = create_app(lambda: Runtime.start(settings, databases.control_dsn, databases.store_dsns), settings.cors_origins)
         _print_welcome(host, port)
-        _exit_cleanly_on_signals()
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")).run()
     finally:
         server.stop()

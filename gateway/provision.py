@@ -32,6 +32,14 @@ def demo_store_sql() -> dict[str, str]:
     return {entry.name.removesuffix(".sql"): entry.read_text(encoding="utf-8") for entry in folder.iterdir() if entry.name.endswith(".sql")}
 
 
+async def _seeded(dsn: str) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public')"))
+    finally:
+        await conn.close()
+
+
 async def provision_demo(server: DatabaseServer, settings: Settings, progress: Progress = lambda _: None) -> DemoDatabases:
     created = []
     store_dsns = {}
@@ -39,10 +47,14 @@ async def provision_demo(server: DatabaseServer, settings: Settings, progress: P
         name = store_database_name(settings, agency)
         store_dsns[agency] = server.dsn(name)
         if await server.database_exists(name):
-            progress(f"store of {agency}: reusing database {name}")
-            continue
-        progress(f"store of {agency}: creating database {name}")
-        await server.create_database(name)
+            if await _seeded(server.dsn(name)):
+                progress(f"store of {agency}: reusing database {name}")
+                continue
+            # a start stopped while the store was being loaded (the load is one transaction)
+            progress(f"store of {agency}: loading the empty database {name}")
+        else:
+            progress(f"store of {agency}: creating database {name}")
+            await server.create_database(name)
         conn = await asyncpg.connect(server.dsn(name))
         try:
             async with conn.transaction():

@@ -79,3 +79,25 @@ def test_demo_serves_on_embedded_postgres_and_stops_cleanly() -> None:
     assert process.returncode == 0
     assert "created database" not in stderr.decode()
     shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_a_store_left_empty_by_an_interrupted_start_is_loaded_on_the_next(pg_server: Any, demo_settings: Any, run_prefix: str) -> None:
+    import dataclasses
+    import secrets
+
+    import asyncpg
+
+    from gateway.provision import provision_demo
+    from gateway.runtime import store_database_name
+
+    settings = dataclasses.replace(
+        demo_settings, store_database_prefix=f"{run_prefix}again_{secrets.token_hex(2)}_", control_database=f"{run_prefix}again_control_{secrets.token_hex(2)}"
+    )
+    empty = store_database_name(settings, "gz-mzj")
+    await pg_server.create_database(empty)  # what a start stopped during the store's load leaves
+    databases = await provision_demo(pg_server, settings)
+    conn = await asyncpg.connect(databases.store_dsns["gz-mzj"])
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM marriage_registration") > 0
+    finally:
+        await conn.close()
