@@ -95,9 +95,14 @@ async def test_a_store_left_empty_by_an_interrupted_start_is_loaded_on_the_next(
     )
     empty = store_database_name(settings, "gz-mzj")
     await pg_server.create_database(empty)  # what a start stopped during the store's load leaves
-    databases = await provision_demo(pg_server, settings)
-    conn = await asyncpg.connect(databases.store_dsns["gz-mzj"])
     try:
-        assert await conn.fetchval("SELECT count(*) FROM marriage_registration") > 0
+        databases = await provision_demo(pg_server, settings)
+        conn = await asyncpg.connect(databases.store_dsns["gz-mzj"])
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM marriage_registration") > 0
+        finally:
+            await conn.close()
     finally:
-        await conn.close()
+        for name in [*await pg_server.databases_with_prefix(settings.store_database_prefix), settings.control_database]:
+            if await pg_server.database_exists(name):
+                await pg_server.drop_database(name)
