@@ -25,7 +25,7 @@ from tests.e2e.test_demo_command import free_port, wait_ready
 
 
 @pytest.fixture()
-async def production(pg_server: Any, demo_settings: Any, run_prefix: str, tmp_path: Path) -> Path:
+async def production(pg_server: Any, demo_settings: Any, demo_databases: Any, run_prefix: str, tmp_path: Path) -> Path:
     """A production configuration over the demo's stores and a control database of its own,
     which starts as the demo leaves it: with the demo clients and their public secrets."""
     settings = dataclasses.replace(demo_settings, control_database=f"{run_prefix}control_production_{secrets.token_hex(2)}")
