@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -189,6 +191,15 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         return JSONResponse({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
 
     async def metrics_endpoint(request: Request) -> Response:
+        # who uses which duties how often is the operator's evaluation data: served on
+        # loopback (a local Prometheus or a proxy's own scrape) or with GOVSHARE_METRICS_TOKEN
+        expected = runtime().settings.metrics_token
+        if expected:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+                return _error(Code.UNAUTHENTICATED, "send the metrics token: Authorization: Bearer <GOVSHARE_METRICS_TOKEN>", 401, {"WWW-Authenticate": "Bearer"})
+        elif request.client is None or not _loopback(request.client.host):
+            return _error(Code.FORBIDDEN, "metrics are served on loopback only; set GOVSHARE_METRICS_TOKEN to scrape them from elsewhere", 403)
         return Response(metrics.render(), media_type=metrics.CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:
@@ -273,6 +284,13 @@ async def _record(rt: Runtime, state: RequestState, query: str, operation_name: 
 
 def _audit_unavailable() -> JSONResponse:
     return _error(Code.AUDIT_UNAVAILABLE, "the disclosure ledger cannot record this request, so nothing is served; retry later", 503)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_mutation(query: str, operation_name: str | None) -> bool:

@@ -59,6 +59,7 @@ class Settings:
     ledger: bool = True
     audit_jsonl: str | None = None
     ledger_key: bytes | None = None
+    metrics_token: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -97,6 +98,8 @@ class Settings:
             values["ledger_key"] = bytes.fromhex(key) if len(key) >= 32 else None
             if values["ledger_key"] is None:
                 raise ConfigError("GOVSHARE_LEDGER_KEY must be at least 16 bytes written as hex")
+        if metrics_token := environ.get("GOVSHARE_METRICS_TOKEN"):
+            values["metrics_token"] = metrics_token
         if ledger := environ.get("GOVSHARE_LEDGER"):
             values["ledger"] = _bool("GOVSHARE_LEDGER", ledger)
         values.update({k: v for k, v in overrides.items() if v is not None})

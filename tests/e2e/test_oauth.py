@@ -245,3 +245,21 @@ def test_verified_tokens_are_cached_until_they_expire(runtime: Any) -> None:
     for _ in range(2):
         with pytest.raises(AuthError, match="expired"):
             runtime.verifier.verify(expired)
+
+
+async def test_metrics_are_the_operators_not_everyones(runtime_app: Any, runtime: Any) -> None:
+    import dataclasses
+
+    remote = httpx.ASGITransport(app=runtime_app, client=("203.0.113.9", 40000))
+    async with httpx.AsyncClient(transport=remote, base_url="http://gateway.example.gov.cn") as http:
+        refused = await http.get("/metrics")
+        assert refused.status_code == 403 and "GOVSHARE_METRICS_TOKEN" in refused.json()["errors"][0]["message"]
+        settings = runtime.settings
+        runtime.settings = dataclasses.replace(settings, metrics_token="scrape-secret-0123456789")
+        try:
+            assert (await http.get("/metrics")).status_code == 401
+            assert (await http.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 401
+            scraped = await http.get("/metrics", headers={"Authorization": "Bearer scrape-secret-0123456789"})
+            assert scraped.status_code == 200 and "govshare_requests_total" in scraped.text
+        finally:
+            runtime.settings = settings
