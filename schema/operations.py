@@ -26,14 +26,17 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, parse
+from graphql import (
+    DocumentNode, FieldNode, FragmentSpreadNode, GraphQLError, GraphQLSchema, InlineFragmentNode, OperationDefinitionNode,
+    SelectionSetNode, ValidationRule, parse,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from authz.codes import Code
 from schema.errors import coded_error, with_code
 
-__all__ = ["OperationCache", "PreparedOperations"]
+__all__ = ["MAX_ROOT_FIELDS", "OperationCache", "PreparedOperations", "RootFieldLimit"]
 
 V = TypeVar("V")
 
@@ -161,8 +164,40 @@ class OperationCache(SchemaExtension):
             message = "the document holds several operations; name the one to run in 'operationName'"
             context.pre_execution_errors = [coded_error(Code.GRAPHQL_VALIDATION_FAILED, message)]
         elif context.query and document is not None and context.validation_rules and context.pre_execution_errors is None:
-            context.pre_execution_errors = self.prepared.errors(context.schema._schema, context.query, document, tuple(context.validation_rules))
+            rules = (*context.validation_rules, RootFieldLimit)
+            context.pre_execution_errors = self.prepared.errors(context.schema._schema, context.query, document, rules)
         yield
+
+
+MAX_ROOT_FIELDS = 50
+
+
+class RootFieldLimit(ValidationRule):
+    """At most MAX_ROOT_FIELDS fields at the root of an operation, aliases and fragments
+    included: each root field is work on the gateway, the stores or the ledger (a hundred
+    aliases of `auditEvents(limit: 1000)` would be a hundred ledger scans)."""
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+        keys: set[str] = set()
+        _root_keys(node.selection_set, self.context, keys, set())
+        if len(keys) > MAX_ROOT_FIELDS:
+            self.report_error(
+                GraphQLError(f"an operation asks for at most {MAX_ROOT_FIELDS} fields at its root (aliases count), this one for {len(keys)}; split it", node)
+            )
+
+
+def _root_keys(selection_set: SelectionSetNode | None, context: Any, keys: set[str], seen: set[str]) -> None:
+    """The response keys at the root (a field asked twice under one key is one field)."""
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            if selection.name.value != "__typename":
+                keys.add(selection.alias.value if selection.alias else selection.name.value)
+        elif isinstance(selection, InlineFragmentNode):
+            _root_keys(selection.selection_set, context, keys, seen)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            seen.add(selection.name.value)
+            fragment = context.get_fragment(selection.name.value)
+            _root_keys(fragment.selection_set if fragment else None, context, keys, seen)
 
 
 def _operations(document: DocumentNode) -> int:

@@ -103,8 +103,13 @@ async def test_aliases_do_not_multiply_the_limit_on_subjects(agent: Any) -> None
         'one: person(idNumber: "440106199001011235") { name } }'
     )
     assert "TOO_MANY_SUBJECTS" in codes((await housing.query(plus_one, {"a": ids}, duty="zj.housing-security")).json())
-    singles = "{ " + " ".join(f'p{n}: person(idNumber: "{i}") {{ name }}' for n, i in enumerate(ids + [resident_id(rng)])) + " }"
-    assert "TOO_MANY_SUBJECTS" in codes((await housing.query(singles, duty="zj.housing-security")).json())
+    three = "query($a: [ResidentIdNumber!]!) { persons(idNumbers: $a) { name } " + " ".join(
+        f'p{n}: person(idNumber: "{i}") {{ name }}' for n, i in enumerate(ids[98:] + [resident_id(rng)])
+    ) + " }"
+    assert "TOO_MANY_SUBJECTS" in codes((await housing.query(three, {"a": ids[:98]}, duty="zj.housing-security")).json())
+    # and no more than 50 root fields, whatever they ask
+    singles = "{ " + " ".join(f'p{n}: person(idNumber: "{i}") {{ name }}' for n, i in enumerate(ids[:51])) + " }"
+    assert codes((await housing.query(singles, duty="zj.housing-security")).json()) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
 async def test_gateway_store_sessions_are_read_only(runtime: Runtime) -> None:

@@ -140,3 +140,20 @@ def test_a_document_too_repetitive_to_validate_is_explained() -> None:
     result = _schema(prepared).execute_sync(text)
     assert result.errors and result.errors[0].message.startswith("the document is too large or too repetitive to validate")
     assert result.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
+
+
+def test_an_operation_has_at_most_fifty_root_fields_aliases_and_fragments_included() -> None:
+    from schema.operations import MAX_ROOT_FIELDS
+
+    schema = _schema(PreparedOperations())
+    at_limit = "{ " + " ".join(f"a{n}: hello" for n in range(MAX_ROOT_FIELDS)) + " __typename }"
+    assert schema.execute_sync(at_limit).errors is None
+    beyond = "{ " + " ".join(f"a{n}: hello" for n in range(MAX_ROOT_FIELDS + 1)) + " }"
+    result = schema.execute_sync(beyond)
+    assert result.errors and result.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    assert f"for {MAX_ROOT_FIELDS + 1}; split it" in result.errors[0].message
+    through_fragments = (
+        "query { ...A ... on Query { b: hello } } fragment A on Query { "
+        + " ".join(f"a{n}: hello" for n in range(MAX_ROOT_FIELDS)) + " }"
+    )
+    assert "for 51; split it" in schema.execute_sync(through_fragments).errors[0].message
