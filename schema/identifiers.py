@@ -12,6 +12,7 @@ from stdnum.exceptions import InvalidComponent
 from strawberry.types.scalar import ScalarDefinition
 
 __all__ = [
+    "CHINA_TZ",
     "IDENTIFIER_SCALAR_MAP",
     "InvalidIdentifier",
     "OrganizationCode",
@@ -34,7 +35,8 @@ _PROVINCE_CODES = frozenset(
 )
 # Birth dates are civil dates in China; judging "future" by the server's UTC
 # date would reject people born today between 00:00 and 08:00 Beijing time.
-_CHINA_TZ = datetime.timezone(datetime.timedelta(hours=8), "CST")
+CHINA_TZ = datetime.timezone(datetime.timedelta(hours=8), "CST")
+"""China Standard Time: the calendar of birth dates and of the regulation's deadlines."""
 _EARLIEST_BIRTH_DATE = datetime.date(1900, 1, 1)
 
 
@@ -106,7 +108,7 @@ def _resident_id_number(raw: str) -> str:
         shown = f"{number[6:10]}-{number[10:12]}-{number[12:14]}"
         reason = f"birth date {shown} does not exist"
         raise InvalidIdentifier(kind, value, reason) from None
-    if born > datetime.datetime.now(_CHINA_TZ).date():
+    if born > datetime.datetime.now(CHINA_TZ).date():
         raise InvalidIdentifier(kind, value, f"birth date {born} is in the future")
     if born < _EARLIEST_BIRTH_DATE:
         reason = f"birth date {born} is before {_EARLIEST_BIRTH_DATE}"

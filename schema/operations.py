@@ -47,9 +47,7 @@ class PreparedOperations:
     def __init__(self, maxsize: int = 512, max_text: int = 16_384, max_total_text: int = 262_144) -> None:
         if maxsize < 1 or max_text < 1 or max_total_text < max_text:
             raise ValueError("maxsize and max_text must be >= 1, max_total_text >= max_text")
-        self.maxsize = maxsize
         self.max_text = max_text
-        self.max_total_text = max_total_text
         self._documents = _TextLRU[DocumentNode](maxsize, max_total_text)
         self._errors = _TextLRU[tuple[DocumentNode, tuple[GraphQLError, ...]]](maxsize, max_total_text)
         self.hits = self.misses = 0

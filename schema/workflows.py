@@ -16,7 +16,7 @@ from authz.model import Catalog, CatalogItem, ShareClass
 from authz.policy import decide_duty, record_divisions
 from resolvers.workflows import AccessRequest, Complaint, Objection, OpenRequestExists, Workflows, next_actions, next_status
 from schema.errors import coded_error, denial_error, plain_text
-from schema.identifiers import InvalidIdentifier, parse_organization_code, parse_resident_id_number, parse_unified_social_credit_code
+from schema.identifiers import CHINA_TZ, InvalidIdentifier, parse_organization_code, parse_resident_id_number, parse_unified_social_credit_code
 from schema.workflow_types import (
     AccessRequestStatus,
     AccessRequestType,
@@ -30,8 +30,6 @@ from schema.workflow_types import (
     ProviderFinding,
     WorkflowStepType,
 )
-
-CHINA = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 __all__ = ["MATERIAL_SYNONYMS", "workflow_fields"]
 
@@ -265,7 +263,7 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         reference = _text(decision_reference, "decisionReference")
         # the provider's 5 working days run from the government's decision, not from the day it is recorded
         decided = decided_on or state.policy.today
-        requested = record.requested_at.astimezone(CHINA).date()
+        requested = record.requested_at.astimezone(CHINA_TZ).date()
         if not requested <= decided <= state.policy.today:
             raise coded_error(Code.BAD_REQUEST, f"decidedOn {decided} must lie between the request ({requested}) and today ({state.policy.today})")
         updated = await Workflows(state.services.control).decide_access_request(record.id, approved, reference, state.principal.agency, _note(note), decided)

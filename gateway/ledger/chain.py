@@ -54,10 +54,14 @@ class EncodedEvent:
     event: DisclosureEvent
     before_seq: str
     after_seq: str
-    row_json: str
 
     def canonical(self, seq: int) -> str:
         return f"{self.before_seq}{seq}{self.after_seq}"
+
+    @property
+    def row_json(self) -> str:
+        """The canonical JSON with seq 0, as the previous append form took it whole."""
+        return self.canonical(0)
 
 
 def _event_json(body: dict[str, Any], latency_ms: float) -> str:
@@ -79,7 +83,7 @@ def encode_event(event: DisclosureEvent) -> EncodedEvent:
     # Keys after "seq" (source, subjects, time) hold no objects, so the last mark is the top-level one.
     text = _event_json(body, event.latency_ms)
     head, mark, tail = text.rpartition(_SEQ_MARK)
-    return EncodedEvent(event, head + mark[:-1], tail, text)
+    return EncodedEvent(event, head + mark[:-1], tail)
 
 
 def link(prev_hash: str, canonical: str) -> str:
