@@ -78,7 +78,15 @@ class AgencyStores:
         try:
             async with asyncio.timeout(self.timeout):
                 pool = await self.pool(agency)
-                conn = await pool.acquire()
+                try:
+                    conn = await pool.acquire()
+                except asyncpg.InterfaceError:
+                    # the pool was retired while this statement waited for a new connection
+                    # ("pool is closing"): take one from the pool that replaced it, once
+                    if not pool.is_closing() or self._pools.get(agency) is pool:
+                        raise
+                    pool = await self.pool(agency)
+                    conn = await pool.acquire()
                 return await conn.fetch(sql, *args)
         except TimeoutError:
             _terminate(conn)  # a hung store would also keep the cancel request waiting

@@ -56,3 +56,20 @@ async def test_one_dropped_connection_fails_only_its_own_statement(demo_database
     finally:
         await admin.close()
         await stores.close()
+
+
+async def test_a_statement_waiting_for_a_connection_of_a_retired_pool_takes_one_from_its_successor(demo_databases: Any) -> None:
+    dsn = demo_databases.store_dsns["gz-gab"]
+    stores = AgencyStores({"gz-gab": dsn}, timeout=5.0)
+    try:
+        old = await stores.pool("gz-gab")
+        held = await old.acquire()  # the pool's one connection: the next statement opens another
+        waiting = asyncio.create_task(stores.fetch("gz-gab", "SELECT 7 AS n", ()))
+        await asyncio.sleep(0)  # it is connecting now
+        stores._replace("gz-gab", old)  # another statement's connection was lost meanwhile
+        await asyncio.sleep(0.05)
+        await old.release(held)
+        assert (await waiting)[0]["n"] == 7
+        assert old.is_closing() and await stores.pool("gz-gab") is not old
+    finally:
+        await stores.close()
