@@ -338,7 +338,8 @@ async def test_lookups_by_subject_go_through_the_index_and_check_the_whole_hash(
     assert "disclosure_events_subjects" in plan, plan
 
 
-async def test_the_subject_tags_migration_indexes_events_already_in_the_ledger(pg_server: DatabaseServer, run_prefix: str) -> None:
+@pytest.mark.parametrize("left_at", [10, 12])  # before the subject tags (0011); before their PL/pgSQL form (0013)
+async def test_the_subject_tags_migrations_index_events_already_in_the_ledger(pg_server: DatabaseServer, run_prefix: str, left_at: int) -> None:
     from gateway.ledger.chain import encode_event
     from gateway.migrate import migrations
 
@@ -346,17 +347,17 @@ async def test_the_subject_tags_migration_indexes_events_already_in_the_ledger(p
     await pg_server.create_database(name)
     conn = await asyncpg.connect(pg_server.dsn(name))
     try:
-        # a ledger as the previous version left it: migrations up to 0010, and events in it
+        # a ledger as an earlier version left it, and events in it
         await conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
         for version, file, sql in migrations():
-            if version <= 10:
+            if version <= left_at:
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, file)
         events = [make_event(n, subjects=(subject_hash(KEY, f"44010619900101{n:04d}"),), outcome="ok") for n in range(3)]
         for event in events:
             encoded = encode_event(event)
             await conn.fetch("SELECT * FROM ledger_append($1::jsonb, $2::text[], $3::text[])", f"[{encoded.row_json}]", [encoded.before_seq], [encoded.after_seq])
-        assert await migrate(conn) == [f for v, f, _ in migrations() if v > 10]
+        assert await migrate(conn) == [f for v, f, _ in migrations() if v > left_at]
         async with conn.transaction():
             await conn.execute("SET LOCAL enable_seqscan = off")  # the answer must come from the index
             found = await disclosures(conn, events[1].subjects[0])
@@ -364,6 +365,17 @@ async def test_the_subject_tags_migration_indexes_events_already_in_the_ledger(p
     finally:
         await conn.close()
         await pg_server.drop_database(name)
+
+
+async def test_subject_tags_are_the_first_64_bits_of_each_hash(ledger_db: LedgerDatabase) -> None:
+    # the definition of migration 0011, which built the index over events already stored
+    reference = "SELECT coalesce(array_agg(('x' || substr(s, 1, 16))::bit(64)::bigint), '{}') FROM unnest($1::text[]) AS s"
+    hashes = [subject_hash(KEY, f"44010619900101{n:04d}") for n in range(100)]
+    for subjects in ([], hashes[:1], hashes, ["f" * 64, "8" + "0" * 63, "7" + "f" * 63]):
+        tags = await ledger_db.pool.fetchval("SELECT ledger_subject_tags($1::text[])", subjects)
+        assert tags == await ledger_db.pool.fetchval(reference, subjects)
+        assert tags == [int.from_bytes(bytes.fromhex(h[:16]), "big", signed=True) for h in subjects]
+    assert await ledger_db.pool.fetchval("SELECT ledger_subject_tags(NULL)") is None
 
 
 async def test_gateways_starting_at_once_on_a_new_database_migrate_it_once(pg_server: DatabaseServer, run_prefix: str) -> None:
