@@ -31,6 +31,7 @@ STAGES: list[tuple[str, str, str, bool]] = [
     ("ledger: group commit transaction", "gateway.ledger.writer", "LedgerWriter._commit", True),
 ]
 HANDLER = "whole /graphql request in the app"
+LAG = "event loop: wake-up delay of a 1 ms timer"
 
 _samples: dict[str, list[float]] = defaultdict(list)
 
@@ -81,7 +82,21 @@ def install() -> list[str]:
 def wrap_app(app: Any) -> Any:
     """The gateway's ASGI app, timed on /graphql, plus GET /__bench/timings."""
 
+    monitor: list[Any] = []
+
+    async def lag() -> None:
+        import asyncio
+
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.001)
+            _samples[LAG].append(time.perf_counter() - started - 0.001)
+
     async def timed_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not monitor and scope["type"] == "http":
+            import asyncio
+
+            monitor.append(asyncio.get_running_loop().create_task(lag()))
         if scope["type"] == "http" and scope["path"] == PATH:
             body = json.dumps({k: v for k, v in _samples.items()}).encode()
             _samples.clear()
@@ -105,14 +120,14 @@ def summarise(samples: dict[str, list[float]]) -> list[tuple[str, int, float, fl
     requests = len(samples.get(HANDLER, [])) or 1
     handler_mean = (sum(samples.get(HANDLER, [])) / requests) if samples.get(HANDLER) else 0.0
     rows = []
-    for label in [HANDLER, *(s[0] for s in STAGES)]:
+    for label in [HANDLER, *(s[0] for s in STAGES), LAG]:
         values = samples.get(label)
         if not values:
             continue
         ordered = sorted(values)
         mean = sum(values) / len(values)
         # statements of one request run in parallel: one statement's share, not their sum
-        per_request = mean if label == PARALLEL else sum(values) / requests
+        per_request = mean if label in (PARALLEL, LAG) else sum(values) / requests
         share = per_request / handler_mean if handler_mean else 0.0
         rows.append((label, len(values) / requests, mean * 1000, ordered[len(ordered) // 2] * 1000, share))
     return rows

@@ -46,6 +46,7 @@ class AgencyStores:
         self._pools: dict[str, asyncpg.Pool] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._releasing: set[asyncio.Task[None]] = set()
         self.observers: list[StatementObserver] = []
 
     async def pool(self, agency: str) -> asyncpg.Pool:
@@ -99,8 +100,7 @@ class AgencyStores:
             raise ProviderUnavailable(agency, f"store refused the query ({exc.sqlstate})") from None
         finally:
             if conn is not None and pool is not None:
-                with contextlib.suppress(asyncpg.InterfaceError):  # already given back when its connection was lost
-                    await pool.release(conn)
+                self._release(pool, conn)
 
     async def ping(self, agency: str) -> bool:
         try:
@@ -120,6 +120,17 @@ class AgencyStores:
             tables.setdefault(row["table_name"], set()).add(row["column_name"])
         return tables
 
+    def _release(self, pool: asyncpg.Pool, conn: Any) -> None:
+        """Gives `conn` back without making the statement's caller wait for it.
+
+        asyncpg returns a connection through a task of its own: awaited, the rows already
+        received would wait two more turns of the event loop, each behind every request then
+        ready to run.
+        """
+        task = asyncio.get_running_loop().create_task(_give_back(pool, conn))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
     def _replace(self, agency: str, broken: asyncpg.Pool | None) -> None:
         """A connection failed: later statements go to a new pool (the store may have restarted,
         leaving every pooled connection dead), while those running on the old one finish."""
@@ -130,6 +141,7 @@ class AgencyStores:
             task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
+        await asyncio.gather(*self._releasing, return_exceptions=True)
         pools, self._pools = list(self._pools.values()), {}
         await asyncio.gather(*(p.close() for p in pools), *self._retiring, return_exceptions=True)
 
@@ -138,6 +150,12 @@ def _terminate(conn: Any) -> None:
     if conn is not None:
         with contextlib.suppress(asyncpg.InterfaceError):
             conn.terminate()
+
+
+async def _give_back(pool: asyncpg.Pool, conn: Any) -> None:
+    # asyncpg closes a connection it cannot reset; one already given back when it was lost is left alone
+    with contextlib.suppress(OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError):
+        await pool.release(conn)
 
 
 async def _retire(pool: asyncpg.Pool, grace: float) -> None:

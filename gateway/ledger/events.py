@@ -88,7 +88,9 @@ _kept_text_hash = functools.lru_cache(maxsize=1024)(_text_hash)
 
 def format_time(value: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS.ffffffZ`, always with microseconds."""
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    if value.tzinfo is not timezone.utc:  # events hold UTC already
+        value = value.astimezone(timezone.utc)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -114,6 +116,16 @@ def _encodable(value: str) -> bool:
     return True
 
 
+def _all_text(values: Iterable[object]) -> bool:
+    """Whether every value is text `_text` accepts: one pass over them joined (an event has
+    a few dozen), `_text` then names the first that is not."""
+    try:
+        joined = "".join(values)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return "\x00" not in joined and (joined.isascii() or _encodable(joined))
+
+
 def _strings(name: str, values: Iterable[str], *, text: bool = True) -> tuple[str, ...]:
     """`values` as a tuple of strings; `text=False` skips the text check (the caller checks more strictly)."""
     if isinstance(values, str):
@@ -134,8 +146,9 @@ class DeniedField:
     code: str
 
     def __post_init__(self) -> None:
-        _text("denied field", self.field)
-        _text("denied code", self.code)
+        if not _all_text((self.field, self.code)):
+            _text("denied field", self.field)
+            _text("denied code", self.code)
 
     def to_json(self) -> dict[str, str]:
         return {"field": self.field, "code": self.code}
@@ -151,9 +164,12 @@ class ItemDisclosure:
     denied: tuple[DeniedField, ...] = ()
 
     def __post_init__(self) -> None:
-        _text("item", self.item)
-        _text("provider", self.provider)
-        object.__setattr__(self, "served", _strings("served", self.served))
+        served = _strings("served", self.served, text=False)
+        if not _all_text((self.item, self.provider, *served)):
+            _text("item", self.item)
+            _text("provider", self.provider)
+            _strings("served", served)
+        object.__setattr__(self, "served", served)
         object.__setattr__(self, "denied", tuple(self.denied))
         if not all(isinstance(d, DeniedField) for d in self.denied):
             raise TypeError("denied must contain DeniedField entries only")
@@ -211,13 +227,19 @@ class DisclosureEvent:
             raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, not {self.outcome!r}")
         if self.source not in _SOURCES:
             raise ValueError(f"source must be one of {sorted(_SOURCES)}, not {self.source!r}")
-        for name in ("request_id", "agency", "client"):
-            _text(name, getattr(self, name))
-        for name in ("duty", "receipt_id", "case_id", "operation_name"):
-            _text(name, getattr(self, name), optional=True)
+        on_behalf_of = _strings("on_behalf_of", self.on_behalf_of, text=False)
+        providers = _strings("providers", self.providers, text=False)
+        optional = [v for v in (self.duty, self.receipt_id, self.case_id, self.operation_name) if v is not None]
+        if not _all_text((self.request_id, self.agency, self.client, *optional, *on_behalf_of, *providers)):
+            for name in ("request_id", "agency", "client"):
+                _text(name, getattr(self, name))
+            for name in ("duty", "receipt_id", "case_id", "operation_name"):
+                _text(name, getattr(self, name), optional=True)
+            _strings("on_behalf_of", on_behalf_of)
+            _strings("providers", providers)
         if not isinstance(self.operation_hash, str) or not _HEX64.fullmatch(self.operation_hash):
             raise ValueError("operation_hash must be a sha256 hex digest")
-        object.__setattr__(self, "on_behalf_of", _strings("on_behalf_of", self.on_behalf_of))
+        object.__setattr__(self, "on_behalf_of", on_behalf_of)
         for entry in self.on_behalf_of:
             agency, sep, duty = entry.partition(":")
             if not sep or not agency or not duty:
@@ -226,7 +248,7 @@ class DisclosureEvent:
         if not all(len(s) == 64 for s in subjects) or _HEX.fullmatch("".join(subjects)) is None:
             raise ValueError("subjects must be keyed hashes (subject_hash), never plain identifiers")
         object.__setattr__(self, "subjects", subjects)
-        object.__setattr__(self, "providers", _strings("providers", self.providers))
+        object.__setattr__(self, "providers", providers)
         object.__setattr__(self, "items", tuple(self.items))
         if not all(isinstance(i, ItemDisclosure) for i in self.items):
             raise TypeError("items must contain ItemDisclosure entries only")

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 import asyncpg
 from prometheus_client import Counter, Histogram
@@ -59,8 +60,7 @@ class WriterStats:
     index_upkeeps: int
 
 
-@dataclass(frozen=True)
-class _Waiter:
+class _Waiter(NamedTuple):  # one per event: cheaper to make than a frozen dataclass
     encoded: EncodedEvent
     future: asyncio.Future[LedgerRecord]
     arrived: float
@@ -72,9 +72,14 @@ class LedgerWriter:
     Events are committed at once when no write is in flight; those that arrive during a
     write go together in the next one (group commit without waiting when idle). A batch that
     PostgreSQL refuses for its data (SQLSTATE class 22) is written again one event at a time,
-    so that one event it cannot take does not fail the others. A positive
-    `max_delay` holds a batch open that long for more events; each write (connection, lock, insert, commit) is bounded by `write_timeout`, and
-    beyond `max_pending` waiting events `append` refuses at once.
+    so that one event it cannot take does not fail the others. A positive `max_delay` holds a
+    batch open that long for more events; each write (connection, lock, insert, commit) is
+    bounded by `write_timeout`, and beyond `max_pending` waiting events `append` refuses at once.
+
+    The writer keeps one pooled connection while events keep coming and gives it back after
+    `idle_release` seconds without any: asyncpg gives a connection back through a task of its
+    own, so returning it after every commit kept the waiting requests for further turns of
+    the event loop, each behind every request then ready to run.
     With `checkpoint_signer`, a signed checkpoint of the head is written every
     `checkpoint_every` events and every `checkpoint_interval` seconds when the head moved.
 
@@ -98,13 +103,16 @@ class LedgerWriter:
         checkpoint_every: int | None = 1000,
         checkpoint_interval: float | None = 60.0,
         index_upkeep_every: int | None = 20_000,
+        idle_release: float = 1.0,
     ) -> None:
         self._subject_hash = SubjectHasher(hmac_key)  # refuses a short key now rather than at the first request
-        if max_delay < 0 or max_batch < 1 or write_timeout <= 0 or max_pending < max_batch:
-            raise ValueError("max_delay must be >= 0, max_batch >= 1, write_timeout > 0, max_pending >= max_batch")
+        if max_delay < 0 or max_batch < 1 or write_timeout <= 0 or max_pending < max_batch or idle_release < 0:
+            raise ValueError("max_delay must be >= 0, max_batch >= 1, write_timeout > 0, max_pending >= max_batch, idle_release >= 0")
         if index_upkeep_every is not None and index_upkeep_every < 1:
             raise ValueError("index_upkeep_every must be >= 1 (or None to leave the index to PostgreSQL)")
         self._pool = pool
+        self._conn: Any = None  # the pooled connection commits go through while events keep coming
+        self._idle_release = idle_release
         self._max_delay = max_delay
         self._max_batch = max_batch
         self._write_timeout = write_timeout
@@ -222,6 +230,9 @@ class LedgerWriter:
         if not task.cancelled() and task.exception() is not None:
             log.error("the ledger writer stopped: %r", task.exception())
         self._running = False
+        if self._conn is not None:  # closing it gives it back to the pool, whose close() would wait for it
+            _terminate(self._conn)
+            self._conn = None
         for waiter in self._in_flight + self._pending:
             if not waiter.future.done():
                 waiter.future.set_exception(LedgerUnavailable("the ledger writer stopped"))
@@ -230,9 +241,17 @@ class LedgerWriter:
     async def _gather(self) -> list[_Waiter]:
         while not self._pending:
             if not self._running:
+                await self._release()
                 return []
             self._wakeup.clear()
-            await self._wakeup.wait()
+            if self._conn is None:
+                await self._wakeup.wait()
+                continue
+            try:
+                async with asyncio.timeout(self._idle_release):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                await self._release()
         deadline = self._pending[0].arrived + self._max_delay
         loop = asyncio.get_running_loop()
         while self._running and len(self._pending) < self._max_batch:
@@ -299,9 +318,32 @@ class LedgerWriter:
     async def _commit(self, encoded: list[EncodedEvent]) -> list[LedgerRecord]:
         # one statement: the loop that runs the writer also serves requests, and every round
         # trip of the commit would wait behind them (migrations 0008_ledger_append.sql, 0012)
-        async with self._pool.acquire() as conn:
+        if self._conn is not None and not _usable(self._conn):  # lost while idle (server restart, terminated backend)
+            _terminate(self._conn)  # gives it back to the pool, which opens a new one when it is next taken
+            self._conn = None
+        if self._conn is None:
+            self._conn = await self._pool.acquire()
+        conn = self._conn
+        try:
             rows = await conn.fetch(_APPEND_SQL, [item.before_seq for item in encoded], [item.after_seq for item in encoded])
+        except BaseException as exc:
+            # a statement PostgreSQL refused leaves its session usable; anything else (lost
+            # connection, the write timeout, cancellation) leaves it in doubt: it is closed,
+            # which gives it back to the pool at once, and the next commit takes another
+            if not isinstance(exc, asyncpg.PostgresError) or not _usable(conn):
+                self._conn = None
+                _terminate(conn)
+            raise
         return [LedgerRecord(row["seq"], row["prev_hash"], row["hash"], item.event) for row, item in zip(rows, encoded, strict=True)]
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await self._pool.release(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("ledger connection could not be given back: %s: %s", type(exc).__name__, exc)
+                _terminate(conn)
 
     async def _upkeep_loop(self) -> None:
         while True:
@@ -330,3 +372,15 @@ class LedgerWriter:
                 await self.checkpoint()
             except LedgerUnavailable:
                 self._since_checkpoint = max(self._since_checkpoint, 1)
+
+
+def _usable(conn: Any) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # asyncpg gave it back to the pool when it was lost
+        return False
+
+
+def _terminate(conn: Any) -> None:
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()

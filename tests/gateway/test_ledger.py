@@ -274,8 +274,20 @@ async def test_text_that_postgresql_cannot_store_is_refused_before_the_batch(led
             ItemDisclosure(bad, "gz-gab", ("Person.name",))
         with pytest.raises(ValueError, match="providers must be text"):
             make_event(1, providers=(bad,))
+        with pytest.raises(ValueError, match="served must be text without NUL"):
+            ItemDisclosure("P01", "gz-gab", ("Person.name", bad))
+        with pytest.raises(ValueError, match="on_behalf_of must be text without NUL"):
+            make_event(1, on_behalf_of=(f"gz-mzj:{bad}",))
+        with pytest.raises(ValueError, match="receipt_id must be text without NUL"):
+            make_event(1, receipt_id=bad)
     with pytest.raises(TypeError, match="agency must be a string, not int"):
         make_event(1, agency=5)
+    with pytest.raises(TypeError, match="providers must contain strings only"):
+        make_event(1, providers=("gz-gab", 5))
+    with pytest.raises(TypeError, match="served must contain strings only"):
+        ItemDisclosure("P01", "gz-gab", (b"Person.name",))
+    with pytest.raises(TypeError, match="duty must be a string, not bytes"):
+        make_event(1, duty=b"zj.housing-security")
     with pytest.raises(TypeError, match="items must contain ItemDisclosure"):
         make_event(1, items=({"item": "P01"},))
     # text PostgreSQL takes as it is: stored, hashed and verified alike

@@ -393,3 +393,38 @@ async def test_gateways_starting_at_once_on_a_new_database_migrate_it_once(pg_se
         for conn in conns:
             await conn.close()
         await pg_server.drop_database(name)
+
+
+async def test_commits_go_through_one_connection_given_back_when_idle(ledger_db: LedgerDatabase) -> None:
+    pool = await asyncpg.create_pool(ledger_db.dsn, min_size=1, max_size=3)
+    writer = LedgerWriter(pool, hmac_key=KEY, idle_release=0.2)
+    await writer.start()
+    try:
+        for n in range(5):
+            await writer.append(make_event(n))
+        await asyncio.gather(*(writer.append(make_event(n)) for n in range(5, 25)))
+        sessions = await ledger_db.pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%ledger_append%' AND pid <> pg_backend_pid()"
+        )
+        assert sessions == 1
+        assert pool.get_idle_size() < pool.get_size()  # still held: events may keep coming
+        await asyncio.sleep(0.5)
+        assert pool.get_idle_size() == pool.get_size()  # given back after idle_release
+        await writer.append(make_event(25))  # taken again
+        assert (await verified(ledger_db)).events_checked == 26
+    finally:
+        await writer.close()
+        await asyncio.wait_for(pool.close(), 2.0)  # nothing held once the writer is closed
+
+
+async def test_a_connection_lost_between_commits_is_replaced(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    writer = await writer_factory()
+    await writer.append(make_event(0))
+    backend = await ledger_db.pool.fetchval(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%ledger_append%' AND pid <> pg_backend_pid()"
+    )
+    assert await ledger_db.pool.fetchval("SELECT pg_terminate_backend($1)", backend)
+    await asyncio.sleep(0.2)
+    assert (await writer.append(make_event(1))).seq == 2
+    assert writer.stats.failed_events == 0
+    assert (await verified(ledger_db)).events_checked == 2
