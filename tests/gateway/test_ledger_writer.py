@@ -428,3 +428,27 @@ async def test_a_connection_lost_between_commits_is_replaced(ledger_db: LedgerDa
     assert (await writer.append(make_event(1))).seq == 2
     assert writer.stats.failed_events == 0
     assert (await verified(ledger_db)).events_checked == 2
+
+
+@pytest.mark.parametrize(("settle_turns", "commits"), [(8, {2}), (0, {3, 4})])
+async def test_after_a_commit_requests_ready_to_run_go_first(ledger_db: LedgerDatabase, writer_factory: Any, settle_turns: int, commits: set[int]) -> None:
+    # three requests become ready as the first commit returns, and reach their events a
+    # turn or two of the event loop later: the writer lets them, and commits them together
+    writer = await writer_factory(settle_turns=settle_turns)
+
+    async def request(n: int, turns: int) -> Any:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await writer.append(make_event(n))
+
+    first = await writer.append(make_event(0))
+    later = await asyncio.gather(*(request(n, turns) for n, turns in ((1, 0), (2, 1), (3, 2))))
+    assert [r.seq for r in (first, *later)] == [1, 2, 3, 4]
+    assert writer.stats.batches in commits
+
+
+async def test_the_settling_turns_are_bounded(ledger_db: LedgerDatabase) -> None:
+    with pytest.raises(ValueError, match="settle_turns"):
+        LedgerWriter(ledger_db.pool, hmac_key=KEY, settle_turns=-1)
+    with pytest.raises(ValueError, match="settle_limit"):
+        LedgerWriter(ledger_db.pool, hmac_key=KEY, settle_limit=-0.1)
