@@ -65,7 +65,7 @@ def disclosure_event(
         operation_hash=operation_hash(query),
         outcome=outcome,
         items=tuple(items),
-        subjects=tuple(sorted(writer.subject_hash(s) for s in state.subjects)),
+        subjects=tuple(sorted(map(writer.subject_hasher, state.subjects))),
         providers=tuple(sorted(state.providers)),
         row_count=state.rows,
         latency_ms=latency_ms,

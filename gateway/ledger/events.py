@@ -244,8 +244,14 @@ class DisclosureEvent:
             agency, sep, duty = entry.partition(":")
             if not sep or not agency or not duty:
                 raise ValueError(f"on_behalf_of entry {entry!r} is not of the form <agency>:<duty>")
-        subjects = _strings("subjects", self.subjects, text=False)  # lowercase hex below: no NUL, no surrogates
-        if not all(len(s) == 64 for s in subjects) or _HEX.fullmatch("".join(subjects)) is None:
+        if isinstance(self.subjects, str):
+            raise TypeError("subjects must be a list of strings, not a string")
+        subjects = tuple(self.subjects)  # checked as one text: an event may hold hundreds
+        try:
+            joined = "".join(subjects)
+        except TypeError:
+            raise TypeError("subjects must contain strings only") from None
+        if subjects and (set(map(len, subjects)) != {64} or _HEX.fullmatch(joined) is None):  # lowercase hex: no NUL, no surrogates
             raise ValueError("subjects must be keyed hashes (subject_hash), never plain identifiers")
         object.__setattr__(self, "subjects", subjects)
         object.__setattr__(self, "providers", providers)

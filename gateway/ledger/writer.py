@@ -150,6 +150,11 @@ class LedgerWriter:
         return self._subject_hash(identifier)
 
     @property
+    def subject_hasher(self) -> SubjectHasher:
+        """`subject_hash` as one callable, for mapping over a request's hundred identifiers."""
+        return self._subject_hash
+
+    @property
     def stats(self) -> WriterStats:
         return WriterStats(
             self._events, self._batches, self._failed_events, self._failed_batches, self._largest_batch,

@@ -209,10 +209,14 @@ async def test_subject_hashes_hide_identifiers(ledger_db: LedgerDatabase, writer
     with pytest.raises(ValueError, match="keyed hashes"):
         make_event(1, subjects=(identifier,))
     other = subject_hash(KEY, "440106199001010028")
-    for bad in ((hashed, identifier), (hashed + other,), (hashed[:63],), (hashed.upper(),), (f"{hashed}\n",), (hashed, "")):
+    for bad in ((hashed, identifier), (hashed + other,), (hashed[:63],), (hashed.upper(),), (f"{hashed}\n",), (hashed, ""), (hashed[:63], other + "a")):
         with pytest.raises(ValueError, match="keyed hashes"):
             make_event(1, subjects=bad)
     assert make_event(1, subjects=(hashed, other)).subjects == (hashed, other)
+    with pytest.raises(TypeError, match="strings only"):
+        make_event(1, subjects=(hashed, hashed.encode()))
+    with pytest.raises(TypeError, match="not a string"):
+        make_event(1, subjects=hashed)
     with pytest.raises(ValueError, match="at least 16 bytes"):
         subject_hash(b"short", identifier)
     writer = await writer_factory()
