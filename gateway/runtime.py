@@ -113,7 +113,8 @@ class Runtime:
 
     @classmethod
     async def start(cls, settings: Settings, control_dsn: str, store_dsns: Mapping[str, str]) -> Runtime:
-        control = await asyncpg.create_pool(control_dsn, min_size=1, max_size=settings.store_pool_size, reset=keep_session)
+        # one more for the ledger writer, which keeps its connection while events keep coming
+        control = await asyncpg.create_pool(control_dsn, min_size=1, max_size=settings.store_pool_size + int(settings.ledger), reset=keep_session)
         stores: AgencyStores | None = None
         runtime: Runtime | None = None
         try:

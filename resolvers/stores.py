@@ -47,12 +47,15 @@ class AgencyStores:
         self._locks: dict[str, asyncio.Lock] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._releasing: set[asyncio.Task[None]] = set()
+        self._closed = False
         self.observers: list[StatementObserver] = []
 
     async def pool(self, agency: str) -> asyncpg.Pool:
         pool = self._pools.get(agency)
         if pool is not None:
             return pool
+        if self._closed:
+            raise ProviderUnavailable(agency, "the gateway is shutting down")
         dsn = self.dsns.get(agency)
         if dsn is None:
             raise ProviderUnavailable(agency, "no data store is configured for this agency")
@@ -84,7 +87,7 @@ class AgencyStores:
                 except asyncpg.InterfaceError:
                     # the pool was retired while this statement waited for a new connection
                     # ("pool is closing"): take one from the pool that replaced it, once
-                    if not pool.is_closing() or self._pools.get(agency) is pool:
+                    if self._closed or not pool.is_closing() or self._pools.get(agency) is pool:
                         raise
                     pool = await self.pool(agency)
                     conn = await pool.acquire()
@@ -141,6 +144,7 @@ class AgencyStores:
             task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
+        self._closed = True
         await asyncio.gather(*self._releasing, return_exceptions=True)
         pools, self._pools = list(self._pools.values()), {}
         await asyncio.gather(*(p.close() for p in pools), *self._retiring, return_exceptions=True)

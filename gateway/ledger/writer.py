@@ -368,8 +368,9 @@ class LedgerWriter:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                await self._pool.release(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                async with asyncio.timeout(self._write_timeout):  # a pool's reset may need the server
+                    await self._pool.release(conn)
+            except Exception as exc:  # whatever it was, the connection is closed and the writer goes on
                 log.warning("ledger connection could not be given back: %s: %s", type(exc).__name__, exc)
                 _terminate(conn)
 

@@ -452,3 +452,22 @@ async def test_the_settling_turns_are_bounded(ledger_db: LedgerDatabase) -> None
         LedgerWriter(ledger_db.pool, hmac_key=KEY, settle_turns=-1)
     with pytest.raises(ValueError, match="settle_limit"):
         LedgerWriter(ledger_db.pool, hmac_key=KEY, settle_limit=-0.1)
+
+
+async def test_giving_the_connection_back_is_bounded_by_the_write_timeout(ledger_db: LedgerDatabase) -> None:
+    async def stalled_reset(conn: Any) -> None:  # a pool whose reset needs a server that no longer answers
+        await asyncio.sleep(30)
+
+    pool = await asyncpg.create_pool(ledger_db.dsn, min_size=1, max_size=3, reset=stalled_reset)
+    writer = LedgerWriter(pool, hmac_key=KEY, write_timeout=0.3, idle_release=0.05)
+    await writer.start()
+    try:
+        await writer.append(make_event(0))
+        await asyncio.sleep(0.1)  # idle: the writer gives its connection back, and that stalls
+        started = time.perf_counter()
+        assert (await asyncio.wait_for(writer.append(make_event(1)), 3.0)).seq == 2
+        assert time.perf_counter() - started < 1.5
+        assert writer.stats.failed_events == 0
+    finally:
+        await writer.close()
+        pool.terminate()

@@ -73,3 +73,22 @@ async def test_a_statement_waiting_for_a_connection_of_a_retired_pool_takes_one_
         assert old.is_closing() and await stores.pool("gz-gab") is not old
     finally:
         await stores.close()
+
+
+async def test_a_statement_waiting_for_a_connection_at_shutdown_fails_and_opens_nothing(demo_databases: Any) -> None:
+    dsn = demo_databases.store_dsns["gz-gab"]
+    stores = AgencyStores({"gz-gab": dsn}, timeout=5.0)
+    pool = await stores.pool("gz-gab")
+    held = await pool.acquire()
+    waiting = asyncio.create_task(stores.fetch("gz-gab", "SELECT 1 AS one", ()))
+    await asyncio.sleep(0)  # it is connecting now
+    closing = asyncio.create_task(stores.close())
+    await asyncio.sleep(0.05)
+    await pool.release(held)
+    await closing
+    with pytest.raises(ProviderUnavailable):
+        await waiting
+    with pytest.raises(ProviderUnavailable, match="shutting down"):
+        await stores.fetch("gz-gab", "SELECT 1 AS one", ())
+    await asyncio.sleep(0.1)
+    assert stores._pools == {}  # no pool was opened again behind close(), to be left open
