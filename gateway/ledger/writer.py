@@ -82,6 +82,7 @@ class LedgerWriter:
     `idle_release` seconds without any: asyncpg gives a connection back through a task of its
     own, so returning it after every commit kept the waiting requests for further turns of
     the event loop, each behind every request then ready to run.
+
     With `checkpoint_signer`, a signed checkpoint of the head is written every
     `checkpoint_every` events and every `checkpoint_interval` seconds when the head moved.
 
