@@ -132,8 +132,10 @@ def _strings(name: str, values: Iterable[str], *, text: bool = True) -> tuple[st
         raise TypeError(f"{name} must be a list of strings, not a string")
     result = tuple(values)
     if not text:
-        if not all(isinstance(v, str) for v in result):
-            raise TypeError(f"{name} must contain strings only")
+        try:
+            "".join(result)  # one pass in C: an event may hold hundreds
+        except TypeError:
+            raise TypeError(f"{name} must contain strings only") from None
         return result
     for value in result:
         _text(name, value)
@@ -244,14 +246,8 @@ class DisclosureEvent:
             agency, sep, duty = entry.partition(":")
             if not sep or not agency or not duty:
                 raise ValueError(f"on_behalf_of entry {entry!r} is not of the form <agency>:<duty>")
-        if isinstance(self.subjects, str):
-            raise TypeError("subjects must be a list of strings, not a string")
-        subjects = tuple(self.subjects)  # checked as one text: an event may hold hundreds
-        try:
-            joined = "".join(subjects)
-        except TypeError:
-            raise TypeError("subjects must contain strings only") from None
-        if subjects and (set(map(len, subjects)) != {64} or _HEX.fullmatch(joined) is None):  # lowercase hex: no NUL, no surrogates
+        subjects = _strings("subjects", self.subjects, text=False)  # lowercase hex below: no NUL, no surrogates
+        if subjects and (set(map(len, subjects)) != {64} or _HEX.fullmatch("".join(subjects)) is None):
             raise ValueError("subjects must be keyed hashes (subject_hash), never plain identifiers")
         object.__setattr__(self, "subjects", subjects)
         object.__setattr__(self, "providers", providers)
