@@ -1,7 +1,7 @@
 """Performance baseline: the gateway versus the same reads issued directly with asyncpg.
 
     .venv/bin/python bench/run.py [--database-url URL] [--persons 100000] [--entities 20000]
-                                  [--duration 10] [--concurrency 1,16] [--keep] [--calibrate]
+                                  [--duration 10] [--round 10] [--concurrency 1,16] [--keep] [--calibrate]
 
 Provisions the demo under a unique database prefix, seeds bulk synthetic data with valid
 identifiers, starts the real gateway (uvicorn, separate process, loopback only) and
@@ -58,7 +58,7 @@ CLIENT = "gz-zfcxjsj"
 DUTY = "zj.housing-security"
 TARGET_RATIO = 3.0
 TARGET_RPS = 150.0
-# alternating rounds per side in the ledger on / off comparison, each a third of --duration
+# alternating rounds per side in the ledger on / off comparison, each of --round seconds
 LEDGER_ROUNDS = 6
 # the gateway's connections per agency store; the direct reads get pools of the same size
 POOL_SIZE = Settings.from_environ(os.environ).store_pool_size
@@ -768,12 +768,15 @@ async def compare_ledger(
                 continue
             totals = {True: [0, 0.0, 0.0, 0.0], False: [0, 0.0, 0.0, 0.0]}
             round_ratios = []
-            for _ in range(LEDGER_ROUNDS):
+            for number in range(LEDGER_ROUNDS):
                 rates = {}
-                for ledger, gateway in ((True, on), (False, off)):
+                # each side goes first in every other round: whatever favours the first (or the
+                # second) measurement of a round then falls on both alike
+                sides = ((True, on), (False, off)) if number % 2 == 0 else ((False, off), (True, on))
+                for ledger, gateway in sides:
                     headers = {"Authorization": f"Bearer {await obtain_token(gateway.base_url, CLIENT, DUTY)}", "X-Duty": DUTY}
                     twin = next(s for s in build_scenarios(gateway.base_url, headers, {}, data, seed) if s.key == scenario.key)
-                    measured = await drive(concurrency, twin.gateway, 0.5, args.duration / 3, gateway.process.pid)
+                    measured = await drive(concurrency, twin.gateway, 0.5, args.round, gateway.process.pid)
                     rates[ledger] = len(measured.latencies) / measured.window
                     totals[ledger][0] += len(measured.latencies)
                     totals[ledger][1] += measured.window
@@ -804,7 +807,7 @@ async def compare_ledger(
             f"{lowest:.2f}-{highest:.2f}x", f"{gw_on:.0f} / {gw_off:.0f}", f"{other_on:.0f} / {other_off:.0f}",
         )
     console.print(table)
-    console.print(f"{'first / second' if calibrate else 'on / off'} is over all {LEDGER_ROUNDS} rounds of {args.duration / 3:.1f}s per side; 'rounds' is the range of the ratios of single rounds, the run-to-run noise")
+    console.print(f"{'first / second' if calibrate else 'on / off'} is over all {LEDGER_ROUNDS} rounds of {args.round:g}s per side; 'rounds' is the range of the ratios of single rounds, the run-to-run noise")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -813,6 +816,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--entities", type=int, default=20_000)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per scenario, concurrency and side (default 10)")
+    parser.add_argument(
+        "--round", type=float, default=10.0,
+        help="seconds per round of the ledger on / off comparison, 6 rounds per side (default 10; shorter rounds read noisier ratios)",
+    )
     parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels (default 1,16)")
     parser.add_argument("--scenarios", default="floor,a,b,c", help="subset of floor,a,b,c (default all; floor = GET /healthz through the same HTTP client, gateway only)")
     parser.add_argument("--seed", type=int, default=1)
@@ -829,6 +836,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.persons < 100 or args.entities < 1:
         parser.error("--persons must be at least 100 and --entities at least 1")
+    if args.duration <= 0 or args.round <= 0:
+        parser.error("--duration and --round must be positive")
     try:
         # the gateway runs on uvloop (uvicorn[standard]); the load generator does too
         import uvloop
