@@ -8,6 +8,7 @@ microsecond; requests take milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import time
@@ -85,8 +86,6 @@ def wrap_app(app: Any) -> Any:
     monitor: list[Any] = []
 
     async def lag() -> None:
-        import asyncio
-
         while True:
             started = time.perf_counter()
             await asyncio.sleep(0.001)
@@ -94,8 +93,6 @@ def wrap_app(app: Any) -> Any:
 
     async def timed_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not monitor and scope["type"] == "http":
-            import asyncio
-
             monitor.append(asyncio.get_running_loop().create_task(lag()))
         if scope["type"] == "http" and scope["path"] == PATH:
             body = json.dumps({k: v for k, v in _samples.items()}).encode()

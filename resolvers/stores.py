@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["AgencyStores", "ProviderUnavailable", "READ_ONLY_SETTINGS", "keep_session", "newest_update"]
+__all__ = ["AgencyStores", "ProviderUnavailable", "READ_ONLY_SETTINGS", "keep_session", "newest_update", "terminate"]
 
 READ_ONLY_SETTINGS = {
     "default_transaction_read_only": "on",
@@ -93,10 +93,10 @@ class AgencyStores:
                     conn = await pool.acquire()
                 return await conn.fetch(sql, *args)
         except TimeoutError:
-            _terminate(conn)  # a hung store would also keep the cancel request waiting
+            terminate(conn)  # a hung store would also keep the cancel request waiting
             raise ProviderUnavailable(agency, f"no answer within {self.timeout:g}s") from None
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as exc:
-            _terminate(conn)
+            terminate(conn)
             self._replace(agency, pool)
             raise ProviderUnavailable(agency, f"store unreachable ({type(exc).__name__})") from None
         except asyncpg.PostgresError as exc:
@@ -150,7 +150,8 @@ class AgencyStores:
         await asyncio.gather(*(p.close() for p in pools), *self._retiring, return_exceptions=True)
 
 
-def _terminate(conn: Any) -> None:
+def terminate(conn: Any) -> None:
+    """Closes `conn` at once (None, or one asyncpg already gave back, is left alone)."""
     if conn is not None:
         with contextlib.suppress(asyncpg.InterfaceError):
             conn.terminate()

@@ -25,6 +25,7 @@ from gateway.ledger.chain import EncodedEvent, LedgerRecord, encode_event
 from gateway.ledger.checkpoints import Checkpoint, CheckpointSigner, write_checkpoint
 from gateway.ledger.events import DisclosureEvent, SubjectHasher
 from gateway.ledger.sinks import AuditSink, SinkFanout, SinkStats
+from resolvers.stores import terminate
 
 __all__ = ["LEDGER_LOCK", "LedgerUnavailable", "LedgerWriter", "WriterStats"]
 
@@ -260,7 +261,7 @@ class LedgerWriter:
             log.error("the ledger writer stopped: %r", task.exception())
         self._running = False
         if self._conn is not None:  # closing it gives it back to the pool, whose close() would wait for it
-            _terminate(self._conn)
+            terminate(self._conn)
             self._conn = None
         for waiter in self._in_flight + self._pending:
             if not waiter.future.done():
@@ -348,7 +349,7 @@ class LedgerWriter:
         # one statement: the loop that runs the writer also serves requests, and every round
         # trip of the commit would wait behind them (migrations 0008_ledger_append.sql, 0012)
         if self._conn is not None and not _usable(self._conn):  # lost while idle (server restart, terminated backend)
-            _terminate(self._conn)  # gives it back to the pool, which opens a new one when it is next taken
+            terminate(self._conn)  # gives it back to the pool, which opens a new one when it is next taken
             self._conn = None
         if self._conn is None:
             self._conn = await self._pool.acquire()
@@ -361,7 +362,7 @@ class LedgerWriter:
             # which gives it back to the pool at once, and the next commit takes another
             if not isinstance(exc, asyncpg.PostgresError) or not _usable(conn):
                 self._conn = None
-                _terminate(conn)
+                terminate(conn)
             raise
         return [LedgerRecord(row["seq"], row["prev_hash"], row["hash"], item.event) for row, item in zip(rows, encoded, strict=True)]
 
@@ -373,7 +374,7 @@ class LedgerWriter:
                     await self._pool.release(conn)
             except Exception as exc:  # whatever it was, the connection is closed and the writer goes on
                 log.warning("ledger connection could not be given back: %s: %s", type(exc).__name__, exc)
-                _terminate(conn)
+                terminate(conn)
 
     async def _upkeep_loop(self) -> None:
         while True:
@@ -409,8 +410,3 @@ def _usable(conn: Any) -> bool:
         return not conn.is_closed()
     except asyncpg.InterfaceError:  # asyncpg gave it back to the pool when it was lost
         return False
-
-
-def _terminate(conn: Any) -> None:
-    with contextlib.suppress(asyncpg.InterfaceError):
-        conn.terminate()
