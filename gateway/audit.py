@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections import defaultdict
 
 import asyncpg
 
@@ -34,24 +33,28 @@ def disclosure_event(
     outcome: str,
     latency_ms: float,
 ) -> DisclosureEvent:
-    bundle = state.services.bundle
-    served: dict[str, set[str]] = defaultdict(set)
-    denied: dict[str, list[DeniedField]] = defaultdict(list)
-    for code, entry in state.served.items():
-        served[code].update(entry.fields)
+    catalog = state.services.bundle.catalog
+    # per item, the fields denied and why (a field denied twice keeps the later code)
+    denied: dict[str, dict[str, DeniedField]] = {}
     for decision in state.denied:
         if decision.item:
-            denied[decision.item].append(DeniedField(decision.field, str(decision.code)))
+            denied.setdefault(decision.item, {})[decision.field] = DeniedField(decision.field, str(decision.code))
     for path in state.unavailable:
-        binding = bundle.catalog.bindings.get(path)
+        binding = catalog.bindings.get(path)
         if binding is not None:
-            denied[binding.item].append(DeniedField(path, "PROVIDER_UNAVAILABLE"))
+            denied.setdefault(binding.item, {})[path] = DeniedField(path, "PROVIDER_UNAVAILABLE")
+    served = state.served
     items = []
-    for code in sorted(served.keys() | denied.keys()):
-        item = bundle.catalog.items.get(code)
-        provider = item.provider if item else "?"
-        seen: dict[str, DeniedField] = {d.field: d for d in denied.get(code, [])}
-        items.append(ItemDisclosure(code, provider, tuple(sorted(served.get(code, ()))), tuple(seen[f] for f in sorted(seen))))
+    for code in sorted(served.keys() | denied.keys()) if denied else sorted(served):
+        item = catalog.items.get(code)
+        entry = served.get(code)
+        fields = denied.get(code)
+        items.append(ItemDisclosure(
+            code,
+            item.provider if item else "?",
+            tuple(sorted(entry.fields)) if entry else (),
+            tuple(fields[f] for f in sorted(fields)) if fields else (),
+        ))
     return DisclosureEvent(
         time=dt.datetime.now(dt.timezone.utc),
         request_id=state.request_id,
@@ -60,7 +63,7 @@ def disclosure_event(
         client=state.principal.client_id,
         duty=state.policy.duty,
         case_id=state.case_id,
-        on_behalf_of=tuple(str(r) for r in state.policy.on_behalf_of),
+        on_behalf_of=tuple(map(str, state.policy.on_behalf_of)),
         operation_name=operation_name,
         operation_hash=operation_hash(query),
         outcome=outcome,

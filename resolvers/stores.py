@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -77,10 +78,16 @@ class AgencyStores:
     async def fetch(self, agency: str, sql: str, args: tuple[Any, ...]) -> list[asyncpg.Record]:
         for observer in self.observers:
             observer(agency, sql, args)
-        pool: asyncpg.Pool | None = None
+        pool: asyncpg.Pool | None = self._pools.get(agency)
         conn: Any = None
+        deadline: float | None = None
         try:
-            async with asyncio.timeout(self.timeout):
+            if pool is not None and pool.get_idle_size():
+                # A connected session is free, so taking it waits for no other statement, and
+                # the statement's own timeout bounds the rest: an asyncio.timeout around every
+                # statement cost ~10 µs, about 1.5% of a one-provider request's CPU.
+                deadline = time.monotonic() + self.timeout
+            async with contextlib.nullcontext() if deadline is not None else asyncio.timeout(self.timeout):
                 pool = await self.pool(agency)
                 try:
                     conn = await pool.acquire()
@@ -91,7 +98,9 @@ class AgencyStores:
                         raise
                     pool = await self.pool(agency)
                     conn = await pool.acquire()
-                return await conn.fetch(sql, *args)
+                if deadline is None:
+                    return await conn.fetch(sql, *args)
+                return await conn.fetch(sql, *args, timeout=max(deadline - time.monotonic(), 0.001))
         except TimeoutError:
             terminate(conn)  # a hung store would also keep the cancel request waiting
             raise ProviderUnavailable(agency, f"no answer within {self.timeout:g}s") from None

@@ -130,7 +130,7 @@ def _strings(name: str, values: Iterable[str], *, text: bool = True) -> tuple[st
     """`values` as a tuple of strings; `text=False` skips the text check (the caller checks more strictly)."""
     if isinstance(values, str):
         raise TypeError(f"{name} must be a list of strings, not a string")
-    result = tuple(values)
+    result = values if type(values) is tuple else tuple(values)
     if not text:
         try:
             "".join(result)  # one pass in C: an event may hold hundreds
@@ -221,18 +221,24 @@ class DisclosureEvent:
     source: Source = "network"
 
     def __post_init__(self) -> None:
-        if self.time.utcoffset() is None:
-            raise ValueError("event time must be timezone-aware")
-        # Microseconds are what timestamptz keeps; the chain must hash what is stored.
-        object.__setattr__(self, "time", self.time.astimezone(timezone.utc))
+        # The gateway builds one event per request, so this checks everything in few passes.
+        time = self.time
+        if time.tzinfo is not timezone.utc:  # the gateway's own events are in UTC already
+            if time.utcoffset() is None:
+                raise ValueError("event time must be timezone-aware")
+            # Microseconds are what timestamptz keeps; the chain must hash what is stored.
+            object.__setattr__(self, "time", time.astimezone(timezone.utc))
         if self.outcome not in _OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, not {self.outcome!r}")
         if self.source not in _SOURCES:
             raise ValueError(f"source must be one of {sorted(_SOURCES)}, not {self.source!r}")
         on_behalf_of = _strings("on_behalf_of", self.on_behalf_of, text=False)
         providers = _strings("providers", self.providers, text=False)
-        optional = [v for v in (self.duty, self.receipt_id, self.case_id, self.operation_name) if v is not None]
-        if not _all_text((self.request_id, self.agency, self.client, *optional, *on_behalf_of, *providers)):
+        texts = [self.request_id, self.agency, self.client, *on_behalf_of, *providers]
+        for optional in (self.duty, self.receipt_id, self.case_id, self.operation_name):
+            if optional is not None:
+                texts.append(optional)
+        if not _all_text(texts):
             for name in ("request_id", "agency", "client"):
                 _text(name, getattr(self, name))
             for name in ("duty", "receipt_id", "case_id", "operation_name"):
@@ -241,27 +247,30 @@ class DisclosureEvent:
             _strings("providers", providers)
         if not isinstance(self.operation_hash, str) or not _HEX64.fullmatch(self.operation_hash):
             raise ValueError("operation_hash must be a sha256 hex digest")
-        object.__setattr__(self, "on_behalf_of", on_behalf_of)
-        for entry in self.on_behalf_of:
+        for entry in on_behalf_of:
             agency, sep, duty = entry.partition(":")
             if not sep or not agency or not duty:
                 raise ValueError(f"on_behalf_of entry {entry!r} is not of the form <agency>:<duty>")
         subjects = _strings("subjects", self.subjects, text=False)  # lowercase hex below: no NUL, no surrogates
         if subjects and (set(map(len, subjects)) != {64} or _HEX.fullmatch("".join(subjects)) is None):
             raise ValueError("subjects must be keyed hashes (subject_hash), never plain identifiers")
-        object.__setattr__(self, "subjects", subjects)
-        object.__setattr__(self, "providers", providers)
-        object.__setattr__(self, "items", tuple(self.items))
-        if not all(isinstance(i, ItemDisclosure) for i in self.items):
-            raise TypeError("items must contain ItemDisclosure entries only")
+        items = self.items if type(self.items) is tuple else tuple(self.items)
+        for item in items:
+            if not isinstance(item, ItemDisclosure):
+                raise TypeError("items must contain ItemDisclosure entries only")
         if isinstance(self.row_count, bool) or not isinstance(self.row_count, int) or self.row_count < 0:
             raise ValueError("row_count must be a non-negative integer")
         latency = float(self.latency_ms)
         if not math.isfinite(latency) or latency < 0:
             raise ValueError("latency_ms must be a finite non-negative number")
+        fields = self.__dict__  # frozen: the normalised values go straight in, as object.__setattr__ would put them
+        fields["on_behalf_of"] = on_behalf_of
+        fields["subjects"] = subjects
+        fields["providers"] = providers
+        fields["items"] = items
         # Rounded to the microsecond so the float's JSON text is short and stable; + 0.0 turns
         # -0.0 into 0.0, which is what jsonb keeps (it has no negative zero) and verify rehashes.
-        object.__setattr__(self, "latency_ms", round(latency, 3) + 0.0)
+        fields["latency_ms"] = round(latency, 3) + 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The canonical dict (JSON types only) that the chain hashes, without seq."""

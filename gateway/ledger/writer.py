@@ -140,6 +140,7 @@ class LedgerWriter:
         self._index_upkeep_every = index_upkeep_every
         self._since_upkeep = 0
         self._upkeep_due = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the writer runs on, from start()
         self._task: asyncio.Task[None] | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._upkeep_task: asyncio.Task[None] | None = None
@@ -170,6 +171,7 @@ class LedgerWriter:
         if self._running:
             return
         self._running = True
+        self._loop = asyncio.get_running_loop()  # asking for it again costs a system call (getpid) on Python 3.11
         self._fanout.start()
         self._task = asyncio.create_task(self._run(), name="govshare-ledger-writer")
         self._task.add_done_callback(self._stopped)
@@ -209,7 +211,8 @@ class LedgerWriter:
             raise LedgerUnavailable("the ledger writer is not running")
         if len(self._pending) >= self._max_pending:
             raise LedgerUnavailable("the ledger is backed up")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # set whenever the writer is running
         waiter = _Waiter(encode_event(event), loop.create_future(), loop.time())
         self._pending.append(waiter)
         if len(self._pending) == 1 or len(self._pending) >= self._max_batch:

@@ -92,3 +92,19 @@ async def test_a_statement_waiting_for_a_connection_at_shutdown_fails_and_opens_
         await stores.fetch("gz-gab", "SELECT 1 AS one", ())
     await asyncio.sleep(0.1)
     assert stores._pools == {}  # no pool was opened again behind close(), to be left open
+
+
+async def test_a_statement_waiting_for_a_busy_pool_gives_up_within_the_timeout(demo_databases: Any) -> None:
+    # with every session taken, the wait for one is bounded as well as the statement itself
+    stores = AgencyStores({"gz-gab": demo_databases.store_dsns["gz-gab"]}, timeout=0.5, max_size=1)
+    try:
+        pool = await stores.pool("gz-gab")
+        held = await pool.acquire()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ProviderUnavailable, match="no answer within 0.5s"):
+            await stores.fetch("gz-gab", "SELECT 1 AS one", ())
+        assert 0.4 < asyncio.get_running_loop().time() - started < 2.0
+        await pool.release(held)
+        assert (await stores.fetch("gz-gab", "SELECT 1 AS one", ()))[0]["one"] == 1  # a free session: served at once
+    finally:
+        await stores.close()
