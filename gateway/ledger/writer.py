@@ -211,8 +211,7 @@ class LedgerWriter:
             raise LedgerUnavailable("the ledger writer is not running")
         if len(self._pending) >= self._max_pending:
             raise LedgerUnavailable("the ledger is backed up")
-        loop = self._loop
-        assert loop is not None  # set whenever the writer is running
+        loop = self._loop or asyncio.get_running_loop()  # set by start()
         waiter = _Waiter(encode_event(event), loop.create_future(), loop.time())
         self._pending.append(waiter)
         if len(self._pending) == 1 or len(self._pending) >= self._max_batch:
