@@ -580,7 +580,7 @@ def fmt(value: float, digits: int = 2) -> str:
     return "—" if value != value else f"{value:.{digits}f}"
 
 
-def report(results: list[tuple[Scenario, int, Result, Result | None]], info: list[str], ledger: bool = True) -> None:
+def report(results: list[tuple[Scenario, int, Result, Result | None]], info: list[str], ledger: bool) -> None:
     table = Table(title="govshare gateway vs direct asyncpg", title_justify="left")
     for name, justify in [
         ("scenario", "left"), ("conc", "right"), ("gw req/s", "right"), ("gw p50 ms", "right"), ("gw p99 ms", "right"),
@@ -777,10 +777,7 @@ async def compare_ledger(
             round_ratios = []
             for number in range(LEDGER_ROUNDS):
                 rates = {}
-                # each side goes first in every other round: whatever favours the first (or the
-                # second) measurement of a round then falls on both alike
-                sides = ((True, on), (False, off)) if number % 2 == 0 else ((False, off), (True, on))
-                for ledger, gateway in sides:
+                for ledger, gateway in _sides(number, on, off):
                     twin = await _twin(gateway, scenario, data, seed)
                     measured = await drive(concurrency, twin.gateway, 0.5, args.round, gateway.process.pid)
                     rates[ledger] = len(measured.latencies) / measured.window
@@ -818,6 +815,12 @@ async def compare_ledger(
         report_latency_at_one(latency_rows, min(args.round, LATENCY_ROUND))
 
 
+def _sides(number: int, on: GatewayProcess, off: GatewayProcess) -> tuple[tuple[bool, GatewayProcess], ...]:
+    """The order of round `number`: each side goes first in every other round, so that whatever
+    favours the first (or the second) measurement of a round falls on both alike."""
+    return ((True, on), (False, off)) if number % 2 == 0 else ((False, off), (True, on))
+
+
 async def _twin(gateway: GatewayProcess, scenario: Scenario, data: Dataset, seed: int) -> Scenario:
     """`scenario` aimed at `gateway`, with a fresh token."""
     headers = {"Authorization": f"Bearer {await obtain_token(gateway.base_url, CLIENT, DUTY)}", "X-Duty": DUTY}
@@ -835,8 +838,7 @@ async def _latency_at_one(
             continue
         latencies: dict[bool, list[float]] = {True: [], False: []}
         for number in range(LEDGER_ROUNDS):
-            sides = ((True, on), (False, off)) if number % 2 == 0 else ((False, off), (True, on))
-            for ledger, gateway in sides:
+            for ledger, gateway in _sides(number, on, off):
                 twin = await _twin(gateway, scenario, data, seed)
                 measured = await drive(1, twin.gateway, 0.5, min(args.round, LATENCY_ROUND), gateway.process.pid)
                 latencies[ledger].extend(measured.latencies)
