@@ -1,14 +1,14 @@
-"""Read-only connection pools to the agencies' own databases (R-16a, R-26)."""
+"""Read-only sessions to the agencies' own databases (R-16a, R-26)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
+
+from resolvers.sessions import SessionPool, SessionPoolClosed, terminate
 
 __all__ = ["AgencyStores", "ProviderUnavailable", "READ_ONLY_SETTINGS", "keep_session", "newest_update", "terminate"]
 
@@ -31,27 +31,25 @@ StatementObserver = Callable[[str, str, tuple[Any, ...]], None]
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
-    """Pool reset that sends nothing: these sessions never change their own state.
+    """asyncpg pool reset that sends nothing, for pools whose sessions never change their own state.
 
     asyncpg's default reset (RESET ALL, UNLISTEN, ...) costs a round trip on every release.
     """
 
 
 class AgencyStores:
-    """One pool per agency store, opened lazily; every session is read-only."""
+    """One pool of sessions per agency store, opened lazily; every session is read-only."""
 
     def __init__(self, dsns: Mapping[str, str], *, timeout: float = 5.0, max_size: int = 10) -> None:
         self.dsns = dict(dsns)
         self.timeout = timeout
         self.max_size = max_size
-        self._pools: dict[str, asyncpg.Pool] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._pools: dict[str, SessionPool] = {}
         self._retiring: set[asyncio.Task[None]] = set()
-        self._releasing: set[asyncio.Task[None]] = set()
         self._closed = False
         self.observers: list[StatementObserver] = []
 
-    async def pool(self, agency: str) -> asyncpg.Pool:
+    def pool(self, agency: str) -> SessionPool:
         pool = self._pools.get(agency)
         if pool is not None:
             return pool
@@ -60,47 +58,36 @@ class AgencyStores:
         dsn = self.dsns.get(agency)
         if dsn is None:
             raise ProviderUnavailable(agency, "no data store is configured for this agency")
-        lock = self._locks.setdefault(agency, asyncio.Lock())
-        async with lock:
-            if agency not in self._pools:
-                self._pools[agency] = await asyncpg.create_pool(
-                    dsn,
-                    min_size=1,
-                    max_size=self.max_size,
-                    # the store itself ends a statement the gateway stopped waiting for
-                    server_settings={**READ_ONLY_SETTINGS, "statement_timeout": str(int(self.timeout * 1000) + 1000)},
-                    command_timeout=self.timeout,
-                    timeout=self.timeout,
-                    reset=keep_session,
-                )
-            return self._pools[agency]
+        pool = self._pools[agency] = SessionPool(
+            dsn,
+            max_size=self.max_size,
+            connect_timeout=self.timeout,
+            # the store itself ends a statement the gateway stopped waiting for
+            server_settings={**READ_ONLY_SETTINGS, "statement_timeout": str(int(self.timeout * 1000) + 1000)},
+        )
+        return pool
 
     async def fetch(self, agency: str, sql: str, args: tuple[Any, ...]) -> list[asyncpg.Record]:
         for observer in self.observers:
             observer(agency, sql, args)
-        pool: asyncpg.Pool | None = self._pools.get(agency)
-        conn: Any = None
-        deadline: float | None = None
+        pool: SessionPool | None = self._pools.get(agency)
+        conn = pool.take() if pool is not None else None
         try:
-            if pool is not None and pool.get_idle_size():
-                # A connected session is free, so taking it waits for no other statement, and
-                # the statement's own timeout bounds the rest: an asyncio.timeout around every
-                # statement cost ~10 µs, about 1.5% of a one-provider request's CPU.
-                deadline = time.monotonic() + self.timeout
-            async with contextlib.nullcontext() if deadline is not None else asyncio.timeout(self.timeout):
-                pool = await self.pool(agency)
+            if conn is not None:
+                # a free session: the statement's own timeout bounds all that is left
+                return await conn.fetch(sql, *args, timeout=self.timeout)
+            async with asyncio.timeout(self.timeout):
+                pool = self.pool(agency)
                 try:
                     conn = await pool.acquire()
-                except asyncpg.InterfaceError:
-                    # the pool was retired while this statement waited for a new connection
-                    # ("pool is closing"): take one from the pool that replaced it, once
-                    if self._closed or not pool.is_closing() or self._pools.get(agency) is pool:
-                        raise
-                    pool = await self.pool(agency)
+                except SessionPoolClosed:
+                    # the pool was retired while this statement waited for a session (another
+                    # statement lost its connection): take one from its successor, once
+                    if self._closed or self._pools.get(agency) is pool:
+                        raise ProviderUnavailable(agency, "the gateway is shutting down") from None
+                    pool = self.pool(agency)
                     conn = await pool.acquire()
-                if deadline is None:
-                    return await conn.fetch(sql, *args)
-                return await conn.fetch(sql, *args, timeout=max(deadline - time.monotonic(), 0.001))
+                return await conn.fetch(sql, *args)
         except TimeoutError:
             terminate(conn)  # a hung store would also keep the cancel request waiting
             raise ProviderUnavailable(agency, f"no answer within {self.timeout:g}s") from None
@@ -108,11 +95,13 @@ class AgencyStores:
             terminate(conn)
             self._replace(agency, pool)
             raise ProviderUnavailable(agency, f"store unreachable ({type(exc).__name__})") from None
+        except SessionPoolClosed:
+            raise ProviderUnavailable(agency, "the gateway is shutting down") from None
         except asyncpg.PostgresError as exc:
             raise ProviderUnavailable(agency, f"store refused the query ({exc.sqlstate})") from None
         finally:
             if conn is not None and pool is not None:
-                self._release(pool, conn)
+                pool.release(conn)
 
     async def ping(self, agency: str) -> bool:
         try:
@@ -132,51 +121,19 @@ class AgencyStores:
             tables.setdefault(row["table_name"], set()).add(row["column_name"])
         return tables
 
-    def _release(self, pool: asyncpg.Pool, conn: Any) -> None:
-        """Gives `conn` back without making the statement's caller wait for it.
-
-        asyncpg returns a connection through a task of its own: awaited, the rows already
-        received would wait two more turns of the event loop, each behind every request then
-        ready to run.
-        """
-        task = asyncio.get_running_loop().create_task(_give_back(pool, conn))
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
-
-    def _replace(self, agency: str, broken: asyncpg.Pool | None) -> None:
+    def _replace(self, agency: str, broken: SessionPool | None) -> None:
         """A connection failed: later statements go to a new pool (the store may have restarted,
         leaving every pooled connection dead), while those running on the old one finish."""
         if broken is not None and self._pools.get(agency) is broken:
             del self._pools[agency]
-            task = asyncio.get_running_loop().create_task(_retire(broken, self.timeout))
+            task = asyncio.get_running_loop().create_task(broken.close(self.timeout))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
         self._closed = True
-        await asyncio.gather(*self._releasing, return_exceptions=True)
         pools, self._pools = list(self._pools.values()), {}
-        await asyncio.gather(*(p.close() for p in pools), *self._retiring, return_exceptions=True)
-
-
-def terminate(conn: Any) -> None:
-    """Closes `conn` at once (None, or one asyncpg already gave back, is left alone)."""
-    if conn is not None:
-        with contextlib.suppress(asyncpg.InterfaceError):
-            conn.terminate()
-
-
-async def _give_back(pool: asyncpg.Pool, conn: Any) -> None:
-    # asyncpg closes a connection it cannot reset; one already given back when it was lost is left alone
-    with contextlib.suppress(OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError):
-        await pool.release(conn)
-
-
-async def _retire(pool: asyncpg.Pool, grace: float) -> None:
-    try:
-        await asyncio.wait_for(pool.close(), grace)
-    except (TimeoutError, OSError, asyncpg.InterfaceError):
-        pool.terminate()
+        await asyncio.gather(*(p.close(self.timeout) for p in pools), *self._retiring, return_exceptions=True)
 
 
 async def newest_update(stores: AgencyStores, agency: str, table: str, column: str) -> Any:

@@ -113,14 +113,14 @@ async def test_aliases_do_not_multiply_the_limit_on_subjects(agent: Any) -> None
 
 
 async def test_gateway_store_sessions_are_read_only(runtime: Runtime) -> None:
-    pool = await runtime.stores.pool("gz-gab")
-    async with pool.acquire() as conn:
+    pool = runtime.stores.pool("gz-gab")
+    async with pool.session() as conn:
         assert await conn.fetchval("SHOW default_transaction_read_only") == "on"
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             await conn.execute("UPDATE population SET name = 'x' WHERE id_number = '440106199001011235'")
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             await conn.execute("CREATE TABLE intruder (id int)")
-    async with pool.acquire() as conn:
+    async with pool.session() as conn:
         assert await conn.fetchval("SELECT name FROM population WHERE id_number = '440106199001011235'") == "张伟"
     assert READ_ONLY_SETTINGS["default_transaction_read_only"] == "on"
 

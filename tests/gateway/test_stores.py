@@ -16,8 +16,8 @@ async def test_the_store_itself_ends_a_statement_the_gateway_gave_up_on(demo_dat
     stores = AgencyStores({"gz-gab": dsn}, timeout=0.5)
     watcher = await asyncpg.connect(dsn)
     try:
-        pool = await stores.pool("gz-gab")
-        async with pool.acquire() as conn:
+        pool = stores.pool("gz-gab")
+        async with pool.session() as conn:
             assert await conn.fetchval("SHOW statement_timeout") == "1500ms"
         with pytest.raises(ProviderUnavailable, match="no answer within 0.5s"):
             await stores.fetch("gz-gab", "SELECT pg_sleep(30) /* govshare-test-hung */", ())
@@ -62,15 +62,15 @@ async def test_a_statement_waiting_for_a_connection_of_a_retired_pool_takes_one_
     dsn = demo_databases.store_dsns["gz-gab"]
     stores = AgencyStores({"gz-gab": dsn}, timeout=5.0)
     try:
-        old = await stores.pool("gz-gab")
-        held = await old.acquire()  # the pool's one connection: the next statement opens another
+        old = stores.pool("gz-gab")
+        held = await old.acquire()  # the pool's one session: the next statement opens another
         waiting = asyncio.create_task(stores.fetch("gz-gab", "SELECT 7 AS n", ()))
         await asyncio.sleep(0)  # it is connecting now
         stores._replace("gz-gab", old)  # another statement's connection was lost meanwhile
         await asyncio.sleep(0.05)
-        await old.release(held)
+        old.release(held)
         assert (await waiting)[0]["n"] == 7
-        assert old.is_closing() and await stores.pool("gz-gab") is not old
+        assert old.is_closing() and stores.pool("gz-gab") is not old
     finally:
         await stores.close()
 
@@ -78,13 +78,13 @@ async def test_a_statement_waiting_for_a_connection_of_a_retired_pool_takes_one_
 async def test_a_statement_waiting_for_a_connection_at_shutdown_fails_and_opens_nothing(demo_databases: Any) -> None:
     dsn = demo_databases.store_dsns["gz-gab"]
     stores = AgencyStores({"gz-gab": dsn}, timeout=5.0)
-    pool = await stores.pool("gz-gab")
+    pool = stores.pool("gz-gab")
     held = await pool.acquire()
     waiting = asyncio.create_task(stores.fetch("gz-gab", "SELECT 1 AS one", ()))
     await asyncio.sleep(0)  # it is connecting now
     closing = asyncio.create_task(stores.close())
     await asyncio.sleep(0.05)
-    await pool.release(held)
+    pool.release(held)
     await closing
     with pytest.raises(ProviderUnavailable):
         await waiting
@@ -98,13 +98,13 @@ async def test_a_statement_waiting_for_a_busy_pool_gives_up_within_the_timeout(d
     # with every session taken, the wait for one is bounded as well as the statement itself
     stores = AgencyStores({"gz-gab": demo_databases.store_dsns["gz-gab"]}, timeout=0.5, max_size=1)
     try:
-        pool = await stores.pool("gz-gab")
+        pool = stores.pool("gz-gab")
         held = await pool.acquire()
         started = asyncio.get_running_loop().time()
         with pytest.raises(ProviderUnavailable, match="no answer within 0.5s"):
             await stores.fetch("gz-gab", "SELECT 1 AS one", ())
         assert 0.4 < asyncio.get_running_loop().time() - started < 2.0
-        await pool.release(held)
+        pool.release(held)
         assert (await stores.fetch("gz-gab", "SELECT 1 AS one", ()))[0]["one"] == 1  # a free session: served at once
     finally:
         await stores.close()
