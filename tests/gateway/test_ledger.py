@@ -209,7 +209,8 @@ async def test_subject_hashes_hide_identifiers(ledger_db: LedgerDatabase, writer
     with pytest.raises(ValueError, match="keyed hashes"):
         make_event(1, subjects=(identifier,))
     other = subject_hash(KEY, "440106199001010028")
-    for bad in ((hashed, identifier), (hashed + other,), (hashed[:63],), (hashed.upper(),), (f"{hashed}\n",), (hashed, ""), (hashed[:63], other + "a")):
+    for bad in ((hashed, identifier), (hashed + other,), (hashed[:63],), (hashed.upper(),), (f"{hashed}\n",), (hashed, ""), (hashed[:63], other + "a"),
+                ("g" * 64,), (hashed[:63] + " ",), ("é" * 64,), (hashed[:63] + "٣",), (hashed[:63] + "\x00",)):
         with pytest.raises(ValueError, match="keyed hashes"):
             make_event(1, subjects=bad)
     assert make_event(1, subjects=(hashed, other)).subjects == (hashed, other)
