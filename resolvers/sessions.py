@@ -81,7 +81,12 @@ class SessionPool:
                 conn = await waiter
             except BaseException:
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                    self.release(waiter.result())  # handed over as the wait was given up: pass it on
+                    # handed a session, or room for one, as the wait was given up: pass it on
+                    handed = waiter.result()
+                    if handed is not None:
+                        self.release(handed)
+                    elif not self._closing:
+                        self._wake(None)
                 else:
                     with contextlib.suppress(ValueError):
                         self._waiters.remove(waiter)
@@ -102,6 +107,7 @@ class SessionPool:
         except BaseException:
             self._opening -= 1
             self._wake(None)  # the room this attempt held is free again
+            self._settle()
             raise
         self._opening -= 1
         if self._closing:

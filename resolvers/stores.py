@@ -92,6 +92,9 @@ class AgencyStores:
             terminate(conn)  # a hung store would also keep the cancel request waiting
             raise ProviderUnavailable(agency, f"no answer within {self.timeout:g}s") from None
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as exc:
+            if isinstance(exc, asyncpg.InterfaceError) and conn is not None and not conn.is_closed():
+                # refused before it was sent (a wrong number of arguments): the session is fine
+                raise ProviderUnavailable(agency, f"the statement could not be sent ({type(exc).__name__})") from None
             terminate(conn)
             self._replace(agency, pool)
             raise ProviderUnavailable(agency, f"store unreachable ({type(exc).__name__})") from None

@@ -140,3 +140,33 @@ async def test_closing_ends_a_session_kept_beyond_the_grace_period(demo_database
     assert kept.is_closed() and pool.size == 0
     pool.release(kept)  # given back late: nothing to do, nothing raised
     assert pool.size == 0
+
+
+async def test_a_waiter_that_gives_up_as_it_is_offered_room_passes_the_room_on(demo_databases: Any) -> None:
+    pool = make_pool(demo_databases.store_dsns["gz-gab"], max_size=1)
+    try:
+        dying = await pool.acquire()
+        first = asyncio.create_task(pool.acquire())
+        second = asyncio.create_task(pool.acquire())
+        await asyncio.sleep(0.01)  # both wait: the pool is at its size
+        dying.terminate()
+        pool.release(dying)  # room for a new session, offered to the first waiter...
+        first.cancel()  # ...which gives up before it runs again
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        conn = await asyncio.wait_for(second, 5.0)  # the room went on to the next one
+        assert await conn.fetchval("SELECT 3") == 3 and pool.size == 1
+        pool.release(conn)
+    finally:
+        await pool.close(1.0)
+
+
+async def test_closing_does_not_wait_for_a_session_that_failed_to_open() -> None:
+    pool = SessionPool("postgresql://postgres@127.0.0.1:1/none", max_size=1, connect_timeout=5.0, server_settings=SETTINGS)
+    opening = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0)  # connecting, to a port where nothing listens
+    started = asyncio.get_running_loop().time()
+    await pool.close(5.0)
+    with pytest.raises((OSError, SessionPoolClosed)):
+        await opening
+    assert asyncio.get_running_loop().time() - started < 2.0 and pool.size == 0

@@ -108,3 +108,18 @@ async def test_a_statement_waiting_for_a_busy_pool_gives_up_within_the_timeout(d
         assert (await stores.fetch("gz-gab", "SELECT 1 AS one", ()))[0]["one"] == 1  # a free session: served at once
     finally:
         await stores.close()
+
+
+async def test_a_statement_refused_before_it_is_sent_keeps_its_session_and_the_pool(demo_databases: Any) -> None:
+    stores = AgencyStores({"gz-gab": demo_databases.store_dsns["gz-gab"]}, timeout=5.0, max_size=1)
+    try:
+        pool = stores.pool("gz-gab")
+        first = await stores.fetch("gz-gab", "SELECT pg_backend_pid() AS pid", ())
+        with pytest.raises(ProviderUnavailable, match="could not be sent"):
+            await stores.fetch("gz-gab", "SELECT $1::int AS n", (1, 2))  # one argument too many
+        with pytest.raises(ProviderUnavailable, match="refused the query"):
+            await stores.fetch("gz-gab", "SELECT $1::int AS n", ("x",))  # not a number
+        again = await stores.fetch("gz-gab", "SELECT pg_backend_pid() AS pid", ())
+        assert stores.pool("gz-gab") is pool and again[0]["pid"] == first[0]["pid"]
+    finally:
+        await stores.close()
