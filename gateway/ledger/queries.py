@@ -22,8 +22,15 @@ _SERVED_BY = (
     " WHERE i->>'provider' = {}::text AND i->'served' <> '[]'::jsonb)"
 )
 
-# through the subjects index (migration 0011), then the whole hash
-_BY_SUBJECT = "ledger_subject_tags(subjects) @> ledger_subject_tags(ARRAY[{0}::text]) AND subjects @> ARRAY[{0}::text]"
+# events the subjects index holds (migration 0014) and the newer ones it does not hold yet,
+# then the whole hash on each
+_BY_SUBJECT = (
+    "seq = ANY (ARRAY("
+    "SELECT x.seq FROM ledger_subject_index x WHERE x.tags @> ledger_subject_tags(ARRAY[{0}::text])"
+    " UNION ALL SELECT n.seq FROM disclosure_events n"
+    " WHERE n.seq > (SELECT coalesce(max(i.seq), 0) FROM ledger_subject_index i) AND n.subjects @> ARRAY[{0}::text]"
+    ")) AND subjects @> ARRAY[{0}::text]"
+)
 
 Queryable: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 

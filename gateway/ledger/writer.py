@@ -33,7 +33,8 @@ LEDGER_LOCK = 724102
 """Advisory lock key that serialises appends to the chain (724101 is the migration lock)."""
 
 _APPEND_SQL = "SELECT seq, prev_hash, hash FROM ledger_append($1::text[], $2::text[])"
-_SUBJECTS_INDEX_UPKEEP_SQL = "SELECT gin_clean_pending_list('disclosure_events_subjects'::regclass)"
+_SUBJECTS_INDEX_SQL = "SELECT ledger_index_subjects($1)"
+_SUBJECTS_INDEX_BATCH = 5000  # events per indexing transaction
 
 log = logging.getLogger("govshare.ledger")
 
@@ -87,9 +88,11 @@ class LedgerWriter:
     With `checkpoint_signer`, a signed checkpoint of the head is written every
     `checkpoint_every` events and every `checkpoint_interval` seconds when the head moved.
 
-    New subject hashes enter the subjects index through its pending list (cheap appends);
-    after every `index_upkeep_every` of them, a background task moves the list into the
-    index, so that no append has to do it (migration 0009 explains why).
+    The subjects index (who obtained whose data) is filled behind the head, outside the
+    commits requests wait for: after every `index_upkeep_every` subjects appended, a
+    background task indexes the events not yet indexed (migration 0014). Lookups by subject
+    check the newer events directly, so they are complete whatever the lag; None leaves the
+    indexing to another gateway sharing the database.
     """
 
     def __init__(
@@ -106,7 +109,7 @@ class LedgerWriter:
         checkpoint_signer: CheckpointSigner | None = None,
         checkpoint_every: int | None = 1000,
         checkpoint_interval: float | None = 60.0,
-        index_upkeep_every: int | None = 20_000,
+        index_upkeep_every: int | None = 2_000,
         idle_release: float = 1.0,
         settle_turns: int = 8,
         settle_limit: float = 0.025,
@@ -117,7 +120,7 @@ class LedgerWriter:
         if settle_turns < 0 or settle_limit < 0:
             raise ValueError("settle_turns and settle_limit must be >= 0")
         if index_upkeep_every is not None and index_upkeep_every < 1:
-            raise ValueError("index_upkeep_every must be >= 1 (or None to leave the index to PostgreSQL)")
+            raise ValueError("index_upkeep_every must be >= 1 (or None to leave the subjects index to another gateway)")
         self._pool = pool
         self._conn: Any = None  # the pooled connection commits go through while events keep coming
         self._idle_release = idle_release
@@ -385,9 +388,11 @@ class LedgerWriter:
             self._since_upkeep = 0
             try:
                 async with self._pool.acquire() as conn:
-                    await conn.fetchval(_SUBJECTS_INDEX_UPKEEP_SQL)
+                    while await conn.fetchval(_SUBJECTS_INDEX_SQL, _SUBJECTS_INDEX_BATCH) == _SUBJECTS_INDEX_BATCH:
+                        pass
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                # appends go on regardless: PostgreSQL then cleans the list up itself, in an append
+                # appends go on regardless, and lookups stay complete: they check the events not
+                # yet indexed directly, more slowly the longer the index lags
                 log.warning("ledger subjects index upkeep failed: %s: %s", type(exc).__name__, exc)
             else:
                 self._upkeeps += 1

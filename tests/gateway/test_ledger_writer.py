@@ -13,6 +13,7 @@ import pytest
 
 from gateway.database import DatabaseServer
 from gateway.ledger import LedgerUnavailable, LedgerWriter, disclosures, jws_signer, jws_verifier, subject_hash, verify_ledger
+from gateway.ledger.queries import events
 from gateway.migrate import migrate
 from tests.gateway.test_ledger_helpers import (
     KEY, LedgerDatabase, ledger_db, make_event, new_signing_key, writer_factory,
@@ -267,32 +268,41 @@ async def test_checkpoints_by_time(ledger_db: LedgerDatabase, writer_factory: An
     assert (await verified(ledger_db, key)).checkpoints_checked == 2
 
 
-async def test_subjects_index_pending_list_is_moved_in_the_background(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
-    clean = "SELECT gin_clean_pending_list('disclosure_events_subjects'::regclass)"
-    options = await ledger_db.pool.fetchval("SELECT reloptions FROM pg_class WHERE relname = 'disclosure_events_subjects'")
-    assert "gin_pending_list_limit=32768" in options
+async def test_the_subjects_index_is_filled_behind_the_head_and_lookups_never_miss(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    indexed = "SELECT array_agg(seq ORDER BY seq) FROM ledger_subject_index"
 
     def many_subjects(n: int) -> Any:
-        return make_event(n, subjects=tuple(sorted(subject_hash(KEY, f"4401061990{n:04d}{s:04d}") for s in range(50))))
+        return make_event(n, subjects=tuple(sorted(subject_hash(KEY, f"4401061990{n:04d}{s:04d}") for s in range(50))), outcome="ok")
 
-    # without upkeep the new subjects wait in the pending list
+    # without a writer indexing them, events wait outside the index, and are found all the same
     left_alone = await writer_factory(index_upkeep_every=None)
     for n in range(4):
         await left_alone.append(many_subjects(n))
-    assert await ledger_db.pool.fetchval(clean) > 0
-    assert left_alone.stats.index_upkeeps == 0
+    assert await ledger_db.pool.fetchval(indexed) is None and left_alone.stats.index_upkeeps == 0
+    assert [d.seq for d in await disclosures(ledger_db.pool, subject_hash(KEY, "440106199000020007"))] == [3]
 
     writer = await writer_factory(index_upkeep_every=120)
-    for n in range(4, 10):  # 300 subjects: two upkeeps are due
+    for n in range(4, 10):  # 300 subjects: two indexings are due
         await writer.append(many_subjects(n))
     for _ in range(200):
         if writer.stats.index_upkeeps >= 2:
             break
         await asyncio.sleep(0.01)
     assert writer.stats.index_upkeeps >= 2
-    assert await ledger_db.pool.fetchval(clean) == 0  # nothing was left for this call to move
-    found = await disclosures(ledger_db.pool, subject_hash(KEY, "440106199000070003"))
-    assert [d.seq for d in found] == [8]
+    seqs = await ledger_db.pool.fetchval(indexed)
+    assert seqs[:8] == list(range(1, 9))  # the ledger's first events, in order, none skipped
+    await writer.append(many_subjects(10))  # 550 subjects: not indexed yet
+    for n, seq in ((0, 1), (7, 8), (10, 11)):
+        found = await disclosures(ledger_db.pool, subject_hash(KEY, f"4401061990{n:04d}0042"))
+        assert [d.seq for d in found] == [seq]
+        page = await events(ledger_db.pool, subject_hash=subject_hash(KEY, f"4401061990{n:04d}0042"))
+        assert [r.seq for r in page.records] == [seq]
+    assert await ledger_db.pool.fetchval("SELECT ledger_index_subjects(1000)") == 11 - len(seqs)
+    assert await ledger_db.pool.fetchval("SELECT ledger_index_subjects(1000)") == 0
+    assert await ledger_db.pool.fetchval(indexed) == list(range(1, 12))
+    # derived from the chain, but tampering with it would hide disclosures: append-only too
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await ledger_db.pool.execute("DELETE FROM ledger_subject_index WHERE seq = 8")
     with pytest.raises(ValueError, match="index_upkeep_every"):
         LedgerWriter(ledger_db.pool, hmac_key=KEY, index_upkeep_every=0)
 
@@ -319,7 +329,7 @@ async def test_subject_lists_are_stored_uncompressed_and_read_back_whole(ledger_
 
 
 async def test_lookups_by_subject_go_through_the_index_and_check_the_whole_hash(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
-    from gateway.ledger.queries import _BY_SUBJECT, events
+    from gateway.ledger.queries import _BY_SUBJECT
 
     # two hashes that share the 64 bits the index holds (migration 0011)
     shared = "ab" * 8
@@ -332,13 +342,16 @@ async def test_lookups_by_subject_go_through_the_index_and_check_the_whole_hash(
     assert [d.seq for d in await disclosures(ledger_db.pool, second)] == [2]
     assert [r.seq for r in (await events(ledger_db.pool, subject_hash=second)).records] == [2]
     assert [d.seq for d in await disclosures(ledger_db.pool, subject_hash(KEY, "440106199001010007"))] == [3]
+    await ledger_db.pool.fetchval("SELECT ledger_index_subjects(1000)")
+    assert [d.seq for d in await disclosures(ledger_db.pool, first)] == [1]  # from the index now, the same answer
+    assert [d.seq for d in await disclosures(ledger_db.pool, second)] == [2]
     async with ledger_db.pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN SELECT seq FROM disclosure_events WHERE " + _BY_SUBJECT.format("$1"), first))
-    assert "disclosure_events_subjects" in plan, plan
+    assert "ledger_subject_index_tags" in plan and "disclosure_events_pkey" in plan, plan
 
 
-@pytest.mark.parametrize("left_at", [10, 12])  # before the subject tags (0011); before their PL/pgSQL form (0013)
+@pytest.mark.parametrize("left_at", [10, 12, 13])  # before the subject tags (0011), their PL/pgSQL form (0013), their own table (0014)
 async def test_the_subject_tags_migrations_index_events_already_in_the_ledger(pg_server: DatabaseServer, run_prefix: str, left_at: int) -> None:
     from gateway.ledger.chain import encode_event
     from gateway.migrate import migrations
@@ -358,6 +371,7 @@ async def test_the_subject_tags_migrations_index_events_already_in_the_ledger(pg
             encoded = encode_event(event)
             await conn.fetch("SELECT * FROM ledger_append($1::jsonb, $2::text[], $3::text[])", f"[{encoded.row_json}]", [encoded.before_seq], [encoded.after_seq])
         assert await migrate(conn) == [f for v, f, _ in migrations() if v > left_at]
+        assert await conn.fetchval("SELECT array_agg(seq ORDER BY seq) FROM ledger_subject_index") == [1, 2, 3]
         async with conn.transaction():
             await conn.execute("SET LOCAL enable_seqscan = off")  # the answer must come from the index
             found = await disclosures(conn, events[1].subjects[0])
