@@ -11,7 +11,7 @@ from gateway.ledger.checkpoints import SignatureVerifier, checkpoint_payload, re
 
 __all__ = [
     "CHECKPOINT_HEAD_MISMATCH", "CHECKPOINT_SIGNATURE_INVALID", "HASH_MISMATCH", "PREV_HASH_UNLINKED", "SEQ_GAP",
-    "VerifyReport", "verify_ledger",
+    "SUBJECT_INDEX_MISMATCH", "VerifyReport", "verify_ledger",
 ]
 
 HASH_MISMATCH = "hash mismatch"
@@ -19,6 +19,21 @@ PREV_HASH_UNLINKED = "prev_hash does not link"
 SEQ_GAP = "seq gap"
 CHECKPOINT_SIGNATURE_INVALID = "checkpoint signature invalid"
 CHECKPOINT_HEAD_MISMATCH = "checkpoint head does not match event {seq}"
+SUBJECT_INDEX_MISMATCH = "the subjects index does not match the event (lookups by subject could miss it)"
+
+# The index must hold the ledger's first events, each with its own subjects' tags: an entry
+# ahead of the head, or one that does not match, would hide events from lookups by subject.
+_SUBJECT_INDEX_CHECK = """
+SELECT min(seq) FROM (
+    (SELECT x.seq FROM ledger_subject_index x LEFT JOIN disclosure_events e ON e.seq = x.seq
+     WHERE e.seq IS NULL OR x.tags IS DISTINCT FROM ledger_subject_tags(e.subjects) ORDER BY x.seq LIMIT 1)
+    UNION ALL
+    (SELECT e.seq FROM disclosure_events e
+     WHERE e.seq <= (SELECT coalesce(max(seq), 0) FROM ledger_subject_index)
+       AND NOT EXISTS (SELECT 1 FROM ledger_subject_index x WHERE x.seq = e.seq)
+     ORDER BY e.seq LIMIT 1)
+) AS broken
+"""
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,13 @@ async def _check_checkpoints(
     return checked, None
 
 
+async def _check_subject_index(conn: asyncpg.Connection) -> _Break | None:
+    if await conn.fetchval("SELECT to_regclass('ledger_subject_index')") is None:
+        return None  # a ledger from before migration 0014
+    seq = await conn.fetchval(_SUBJECT_INDEX_CHECK)
+    return _Break(seq, SUBJECT_INDEX_MISMATCH) if seq is not None else None
+
+
 async def verify_ledger(
     conn: asyncpg.Connection, verify_signature: SignatureVerifier, *, prefetch: int = 1000
 ) -> VerifyReport:
@@ -100,13 +122,14 @@ async def verify_ledger(
     Every event must have seq n+1 after n (from 1), link to its predecessor's hash and hash to
     its stored hash; every checkpoint must carry a valid signature over its own seq, head and
     time, and its head must be the hash stored for that seq (which also catches a rewritten or
-    cut-off tail).
+    cut-off tail); the subjects index must hold the first events, each with its own tags.
     """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         events, head_seq, head_hash, chain_break = await _check_chain(conn, prefetch)
         before = chain_break.seq if chain_break is not None else None
         checkpoints, checkpoint_break = await _check_checkpoints(conn, verify_signature, before, prefetch)
-    found = checkpoint_break or chain_break
+        index_break = await _check_subject_index(conn) if chain_break is None and checkpoint_break is None else None
+    found = checkpoint_break or chain_break or index_break
     if found is None:
         return VerifyReport(True, events, checkpoints, head_seq, head_hash)
     return VerifyReport(False, events, checkpoints, head_seq, head_hash, found.seq, found.reason)

@@ -109,7 +109,7 @@ class LedgerWriter:
         checkpoint_signer: CheckpointSigner | None = None,
         checkpoint_every: int | None = 1000,
         checkpoint_interval: float | None = 60.0,
-        index_upkeep_every: int | None = 2_000,
+        index_upkeep_every: int | None = 10_000,
         idle_release: float = 1.0,
         settle_turns: int = 8,
         settle_limit: float = 0.025,

@@ -29,6 +29,9 @@ DECLARE
     added int;
 BEGIN
     PERFORM pg_advisory_xact_lock(724103);  -- one indexer at a time, whatever the number of gateways
+    -- derived data: rows a crash loses are indexed again from the highest seq that survived,
+    -- so this commit need not wait for the disk (nor hold up the ledger's own commits)
+    PERFORM set_config('synchronous_commit', 'off', true);
     SELECT coalesce(max(seq), 0) INTO indexed FROM ledger_subject_index;
     INSERT INTO ledger_subject_index (seq, tags)
         SELECT e.seq, ledger_subject_tags(e.subjects) FROM disclosure_events e

@@ -23,10 +23,14 @@ __all__ = ["ledger_db", "writer_factory"]
 
 
 async def verified(db: LedgerDatabase, key: Any = None) -> Any:
-    async with db.pool.acquire() as conn:
-        report = await verify_ledger(conn, jws_verifier(key or new_signing_key()))
+    report = await verification(db, key)
     assert report.ok, report.describe()
     return report
+
+
+async def verification(db: LedgerDatabase, key: Any = None) -> Any:
+    async with db.pool.acquire() as conn:
+        return await verify_ledger(conn, jws_verifier(key or new_signing_key()))
 
 
 async def transactions(db: LedgerDatabase) -> int:
@@ -305,6 +309,36 @@ async def test_the_subjects_index_is_filled_behind_the_head_and_lookups_never_mi
         await ledger_db.pool.execute("DELETE FROM ledger_subject_index WHERE seq = 8")
     with pytest.raises(ValueError, match="index_upkeep_every"):
         LedgerWriter(ledger_db.pool, hmac_key=KEY, index_upkeep_every=0)
+
+
+async def test_verify_catches_a_subjects_index_that_would_hide_events(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    from gateway.ledger.verify import SUBJECT_INDEX_MISMATCH
+
+    writer = await writer_factory(index_upkeep_every=None)
+    for n in range(4):
+        await writer.append(make_event(n, outcome="ok"))
+    await ledger_db.pool.fetchval("SELECT ledger_index_subjects(2)")
+    assert (await verified(ledger_db)).ok  # the index may lag behind the head
+    wrong = await ledger_db.pool.fetchval("SELECT ledger_subject_tags($1::text[])", [subject_hash(KEY, "440106199001010028")])
+    # an entry that does not match its event: event 3 would be looked up under another subject
+    await ledger_db.pool.execute("INSERT INTO ledger_subject_index (seq, tags) VALUES (3, $1)", wrong)
+    report = await verification(ledger_db)
+    assert (report.ok, report.broken_seq, report.reason) == (False, 3, SUBJECT_INDEX_MISMATCH)
+    assert "ledger broken at event 3" in report.describe()
+
+
+async def test_verify_catches_a_subjects_index_entry_ahead_of_the_head(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
+    from gateway.ledger.verify import SUBJECT_INDEX_MISMATCH
+
+    writer = await writer_factory(index_upkeep_every=None)
+    for n in range(3):
+        await writer.append(make_event(n, outcome="ok"))
+    await ledger_db.pool.fetchval("SELECT ledger_index_subjects(10)")
+    assert (await verified(ledger_db)).ok
+    # an entry ahead of the head would make lookups skip every later event as "indexed"
+    await ledger_db.pool.execute("INSERT INTO ledger_subject_index (seq, tags) VALUES (999, '{}')")
+    report = await verification(ledger_db)
+    assert (report.ok, report.broken_seq, report.reason) == (False, 999, SUBJECT_INDEX_MISMATCH)
 
 
 async def test_subject_lists_are_stored_uncompressed_and_read_back_whole(ledger_db: LedgerDatabase, writer_factory: Any) -> None:
