@@ -3,10 +3,11 @@
 The gateway reads an agency store with one short statement per query level, so taking and
 giving back a session happens once per statement. asyncpg's own pool gives a connection
 back through a shielded task under a timer, and on Python 3.11 each of those asks for the
-running loop with a system call: for a person read from four providers that was ~8% of the
-gateway's time at concurrency 16. These sessions need none of it: the gateway never changes
-a session's state (read-only, no transactions left open, nothing to reset), so a session
-given back is a session ready for the next statement, handed over synchronously.
+running loop with a system call: for a person read from four providers, ~7% of the gateway's
+CPU at concurrency 1, and 8% more requests served at concurrency 16 without them. These
+sessions need none of it: the gateway never changes a session's state (read-only, no
+transactions left open, nothing to reset), so a session given back is a session ready for
+the next statement, handed over synchronously.
 
 The caller bounds every wait (the statement's own timeout, or an asyncio.timeout around
 `acquire`); a waiter that gives up never loses the session it was handed.
