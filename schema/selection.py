@@ -6,15 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from graphql import (
+    BooleanValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLIncludeDirective,
-    GraphQLSkipDirective,
     InlineFragmentNode,
     SelectionSetNode,
+    VariableNode,
 )
-from graphql.execution.values import get_directive_values
 
 from schema.spec import EntitySpec
 
@@ -22,11 +21,31 @@ __all__ = ["leaf_paths"]
 
 
 def _included(node: Any, variables: Mapping[str, Any]) -> bool:
-    skip = get_directive_values(GraphQLSkipDirective, node, variables)
-    if skip and skip.get("if") is True:
-        return False
-    include = get_directive_values(GraphQLIncludeDirective, node, variables)
-    return not (include and include.get("if") is False)
+    """`@skip(if:)` and `@include(if:)` as execution applies them, with a literal or a variable.
+
+    Validation has checked that `if` is a Boolean!; the variables are the operation's coerced
+    values, defaults included. Evaluated here rather than through graphql-core's
+    get_directive_values, whose variables argument changed form between its releases.
+    """
+    for directive in node.directives or ():
+        name = directive.name.value
+        if name == "skip" and _condition(directive, variables) is True:
+            return False
+        if name == "include" and _condition(directive, variables) is False:
+            return False
+    return True
+
+
+def _condition(directive: Any, variables: Mapping[str, Any]) -> bool | None:
+    for argument in directive.arguments or ():
+        if argument.name.value == "if":
+            value = argument.value
+            if isinstance(value, BooleanValueNode):
+                return value.value
+            if isinstance(value, VariableNode):
+                given = variables.get(value.name.value)
+                return given if isinstance(given, bool) else None
+    return None
 
 
 def leaf_paths(

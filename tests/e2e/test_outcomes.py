@@ -215,3 +215,18 @@ async def test_operator_reads_whole_catalog(agent: Any) -> None:
     assert items["H02"]["provider"] == "gz-zfcxjsj" and items["H02"]["dutiesInScope"] == ["mz.assistance"]
     assert items["E04"]["public"] is True and items["E04"]["updateCycle"] == "quarterly"
     assert items["P04"]["updateCycle"] == "realtime" and items["P04"]["kind"] == "license"
+
+
+async def test_directives_with_variables_select_fields(agent: Any) -> None:
+    # dashboards toggle fields with variables: @include/@skip must be applied, not fail the query
+    query = (
+        "query($id: ResidentIdNumber!, $withName: Boolean!, $noStatus: Boolean = true) { person(idNumber: $id) {"
+        " name @include(if: $withName) maritalStatus socialInsurance { status @skip(if: $noStatus) contributionMonths } } }"
+    )
+    client = agent("gz-zfcxjsj")
+    body = (await client.query(query, {"id": ZHANG_WEI, "withName": True}, duty="zj.housing-security")).json()
+    assert "errors" not in body, body
+    assert body["data"]["person"] == {"name": "张伟", "maritalStatus": "married", "socialInsurance": {"contributionMonths": 96}}
+    body = (await client.query(query, {"id": ZHANG_WEI, "withName": False, "noStatus": False}, duty="zj.housing-security")).json()
+    assert "errors" not in body, body
+    assert body["data"]["person"] == {"maritalStatus": "married", "socialInsurance": {"status": "active", "contributionMonths": 96}}
