@@ -132,11 +132,13 @@ async def fetch_subjects(
             return result
         remaining = []
         for row in rows:
-            if row["in_division"] is False:
-                result.out_of_division.add(row["key"])
-            elif row["in_division"]:
+            if row["in_division"]:
                 remaining.append(row["key"])
                 records[row["key"]].found = True
+        # a subject the division's provider holds no in-division record of is answered the
+        # same way whether it is on record elsewhere or nowhere: a district agency must not
+        # learn from the answer that a person outside its division exists (R-21a)
+        result.out_of_division = set(unique).difference(remaining)
     await _parallel(result, grouped, remaining, run, None)
     return result
 

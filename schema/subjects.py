@@ -195,7 +195,7 @@ async def load_subjects(
             views.append(
                 coded_error(
                     Code.OUT_OF_DIVISION,
-                    f"{entity.name} {key} is registered outside division "
+                    f"{entity.name} {key} is not on record in division "
                     f"{', '.join(f'{division} of {agency}' for agency, division in division_holders(catalog, state.policy))}; "
                     "district agencies receive only records of their own division (R-21a)",
                     article="R-21a",

@@ -98,7 +98,7 @@ async def test_on_behalf_of_a_district_applies_its_division(agent: Any) -> None:
     ).json()
     assert codes(body) == ["OUT_OF_DIVISION"]
     # the division is the district's on whose behalf the request is made, not the requester's
-    assert "outside division 440106 of th-mzj;" in body["errors"][0]["message"]
+    assert "not on record in division 440106 of th-mzj;" in body["errors"][0]["message"]
 
 
 async def test_malformed_on_behalf_of(agent: Any) -> None:
@@ -130,6 +130,21 @@ async def test_out_of_division_rows_are_never_fetched(agent: Any, runtime: Any) 
     assert "domicile_division" in gab[0][1] and gab[0][2][1] == ["440106"]
     # the division is decided inside gz-gab's statement; gz-rsj is asked only for the in-division subject
     assert rsj[0][2][0] == [ZHANG_WEI]
+
+
+async def test_a_district_cannot_tell_a_person_outside_its_division_from_nobody(agent: Any) -> None:
+    # 王芳 is on record in 440103; 44010319800101001X is a valid number nobody holds
+    nobody = "44010319800101001X"
+    answers = [
+        (await agent("th-mzj").query(f'{{ person(idNumber: "{key}") {{ name }} }}', duty="mz.assistance")).json() for key in (WANG_FANG, nobody)
+    ]
+    for body, key in zip(answers, (WANG_FANG, nobody), strict=True):
+        assert body["data"] == {"person": None}
+        assert codes(body) == ["OUT_OF_DIVISION"]
+        assert body["errors"][0]["message"].replace(key, "<id>") == answers[0]["errors"][0]["message"].replace(WANG_FANG, "<id>")
+    # the city-wide bureau still learns that nobody holds the number
+    city = (await agent("gz-zfcxjsj").query(f'{{ person(idNumber: "{nobody}") {{ name }} }}', duty="zj.housing-security")).json()
+    assert city["data"] == {"person": None} and "errors" not in city
 
 
 async def test_entity_division_is_pushed_into_the_statement(agent: Any, runtime: Any) -> None:
