@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
+import logging
+import re
 import secrets
 from collections import Counter
 from collections.abc import Mapping
@@ -27,6 +31,11 @@ __all__ = ["MAX_FORM_BYTES", "RegisteredClient", "TokenEndpoint"]
 
 MAX_FORM_BYTES = 8 * 1024
 """A client-credentials request is a few hundred bytes; beyond this the form is not read."""
+
+log = logging.getLogger("govshare.oauth")
+
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: +[\x21\x23-\x5b\x5d-\x7e]+)*")
+"""RFC 6749, section 3.3: scope tokens are printable ASCII without `"` and `\\`, separated by spaces."""
 
 SECRET_CHECKS = 2
 """Secret checks (scrypt, ~40 ms of CPU each) running at once; more wait, so that a flood of
@@ -158,6 +167,9 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
                 status_code=400,
             )
         form = dict(pairs)
+        problem = _form_problem(request.headers.get("authorization", ""), form)
+        if problem is not None:
+            return JSONResponse({"error": problem[0], "error_description": problem[1]}, status_code=problem[2])
         try:
             oauth_request = _Request(request.method, str(request.url), request.headers, form)
         except InsecureTransportError:
@@ -169,4 +181,32 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
                 status_code=400,
             )
         async with self._checks:  # the secret check is scrypt: off the event loop, a few at a time
-            return await asyncio.to_thread(self.create_token_response, oauth_request)  # type: ignore[no-any-return]
+            try:
+                return await asyncio.to_thread(self.create_token_response, oauth_request)  # type: ignore[no-any-return]
+            except (ValueError, UnicodeError) as exc:  # input checked above; whatever else authlib refuses is still the client's
+                log.warning("token request refused by authlib: %s: %s", type(exc).__name__, exc)
+                return JSONResponse({"error": "invalid_request", "error_description": "the token request could not be read"}, status_code=400)
+
+
+def _form_problem(authorization: str, form: Mapping[str, str]) -> tuple[str, str, int] | None:
+    """What is wrong with a token request before authlib reads it: (error, description, status).
+
+    Descriptions never repeat the client's input: RFC 6749 allows only printable ASCII in them.
+    """
+    scheme, _, credentials = authorization.partition(" ")
+    basic = scheme.lower() == "basic"
+    if basic:
+        try:
+            client_id, sep, _ = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return "invalid_client", "the Basic credentials are not base64 of UTF-8 client_id:client_secret", 401
+        if not sep:
+            return "invalid_client", "the Basic credentials must be client_id:client_secret", 401
+        if "client_secret" in form or ("client_id" in form and form["client_id"] != client_id):
+            return "invalid_request", "authenticate the client one way only: HTTP Basic or client_id/client_secret in the form (RFC 6749, section 2.3)", 400
+    scope = form.get("scope", "").strip(" ")
+    if scope and not _SCOPE.fullmatch(scope):
+        return "invalid_scope", "scope must be duty codes separated by spaces, in printable ASCII without quotes or backslashes (RFC 6749, section 3.3)", 400
+    if any("\ufffd" in value for value in form.values()):
+        return "invalid_request", "the form must be UTF-8, percent-encoded", 400
+    return None

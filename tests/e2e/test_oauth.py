@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from typing import Any
 
@@ -263,3 +264,36 @@ async def test_metrics_are_the_operators_not_everyones(runtime_app: Any, runtime
             assert scraped.status_code == 200 and "govshare_requests_total" in scraped.text
         finally:
             runtime.settings = settings
+
+
+async def test_unreadable_token_requests_get_oauth_errors(client: httpx.AsyncClient) -> None:
+    grant = {"grant_type": "client_credentials"}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for scope in ("婚姻", 'mz."assistance', "mz.assistance\\x"):
+        response = await client.post("/oauth/token", data={**grant, "scope": scope}, auth=("gz-mzj", "demo-gz-mzj"))
+        assert response.status_code == 400, scope
+        assert response.json()["error"] == "invalid_scope" and "RFC 6749" in response.json()["error_description"]
+    undecodable = await client.post("/oauth/token", content=b"grant_type=client_credentials&scope=%ff", headers=form, auth=("gz-mzj", "demo-gz-mzj"))
+    assert undecodable.status_code == 400 and undecodable.json()["error"] == "invalid_scope"
+    latin = await client.post(
+        "/oauth/token", content=b"grant_type=client_credentials", headers={**form, "Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode()}
+    )
+    assert latin.status_code == 401 and latin.json()["error"] == "invalid_client"
+    garbage = await client.post("/oauth/token", content=b"grant_type=client_credentials", headers={**form, "Authorization": "Basic %%%"})
+    assert garbage.status_code == 401 and garbage.json()["error"] == "invalid_client"
+    several = await client.post("/oauth/token", data={**grant, "scope": "mz.assistance  mz.marriage "}, auth=("gz-mzj", "demo-gz-mzj"))
+    assert several.status_code == 200 and several.json()["scope"] == "mz.assistance mz.marriage"
+
+
+async def test_a_token_request_authenticates_one_way_only(client: httpx.AsyncClient) -> None:
+    # RFC 6749, section 2.3: Basic credentials of one client and form credentials of another are refused, not one of them chosen
+    both = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": "gz-zsj", "client_secret": "demo-gz-zsj"}, auth=("gz-gab", "wrong")
+    )
+    assert both.status_code == 400 and both.json()["error"] == "invalid_request"
+    other_id = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "gz-zsj"}, auth=("gz-gab", "demo-gz-gab"))
+    assert other_id.status_code == 400 and other_id.json()["error"] == "invalid_request"
+    same_id = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "gz-gab"}, auth=("gz-gab", "demo-gz-gab"))
+    assert same_id.status_code == 200
+    post = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "gz-zsj", "client_secret": "demo-gz-zsj"})
+    assert post.status_code == 200
