@@ -316,8 +316,10 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
         variables = None
         if params.get("variables"):
             try:
-                variables = json.loads(params["variables"])
-            except json.JSONDecodeError:
+                variables = _strict_json(params["variables"])
+            except _JsonRefused as exc:
+                return "", None, None, (f"'variables' {exc}", 400)
+            except ValueError:
                 return "", None, None, ("'variables' is not valid JSON", 400)
             except RecursionError:
                 return "", None, None, (_TOO_DEEP, 400)
@@ -334,13 +336,17 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
     if body is None:
         return "", None, None, (f"the request body is larger than {MAX_BODY_BYTES // 1024} kB; send one operation of at most that size", 413)
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = _strict_json(body)
+    except _JsonRefused as exc:
+        return "", None, None, (f"the request body {exc}", 400)
+    except ValueError:  # not JSON, not UTF-8
         return "", None, None, ("the request body is not valid JSON", 400)
     except RecursionError:
         return "", None, None, (_TOO_DEEP, 400)
     if _lone_surrogates(body, payload):
         return "", None, None, (_SURROGATES, 400)
+    if isinstance(payload, list):
+        return "", None, None, ("batched operations (a JSON array) are not accepted; send one operation per request", 400)
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str) or not payload["query"].strip():
         return "", None, None, ("the JSON body needs a GraphQL document in 'query'", 400)
     variables = payload.get("variables")
@@ -348,6 +354,36 @@ async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None,
         return "", None, None, ("'variables' must be a JSON object", 400)
     operation_name, problem = _operation_name(payload.get("operationName"))
     return payload["query"], variables, operation_name, problem
+
+
+class _JsonRefused(ValueError):
+    """Valid to Python's parser, but not JSON an operation may be read from (RFC 8259)."""
+
+
+def _refuse_constant(name: str) -> None:
+    raise _JsonRefused(f"holds {name}, which is not JSON; send numbers as finite values")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _JsonRefused(f"holds the key {twice!r} twice in one object; send each key once")
+    return result
+
+
+def _strict_json(text: str | bytes) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, no key twice in one object (which one
+    would count is undefined), and integers Python reads at all (4,300 digits at most)."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except _JsonRefused:
+        raise
+    except ValueError as exc:
+        if "digits" in str(exc):
+            raise _JsonRefused("holds an integer too long to read (over 4,300 digits)") from None
+        raise
 
 
 _TOO_DEEP = "the JSON is nested too deeply; variables are values for the operation's arguments, a few levels deep"

@@ -152,6 +152,25 @@ async def test_bodies_that_would_break_parsing_or_the_ledger_get_bad_request(cli
     assert await runtime.control.fetchval("SELECT count(*) FROM disclosure_events") == before + 1
 
 
+async def test_json_that_is_not_rfc_8259_gets_bad_request(client: httpx.AsyncClient, agent: Any) -> None:
+    token = await agent("gz-mzj").token()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    cases = {
+        b'{"query": "{ catalogVersion }", "x": ' + b"1" * 4301 + b"}": "integer too long",
+        b'{"query": "{ catalogVersion }", "variables": {"n": NaN}}': "NaN",
+        b'{"query": "{ catalogVersion }", "variables": {"n": -Infinity}}': "-Infinity",
+        b'{"query": "{ catalogVersion }", "query": "{ agencies { code } }"}': "the key 'query' twice",
+        b'[{"query": "{ catalogVersion }"}]': "batched operations",
+    }
+    for body, said in cases.items():
+        response = await client.post("/graphql", content=body, headers=headers)
+        assert response.status_code == 400, (body[:60], response.text)
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "BAD_REQUEST" and said in error["message"], error
+    by_get = await client.get("/graphql", params={"query": "{ catalogVersion }", "variables": '{"a": 1, "a": 2}'}, headers=headers)
+    assert by_get.status_code == 400 and "'variables' holds the key 'a' twice" in by_get.json()["errors"][0]["message"]
+
+
 async def test_variables_that_do_not_fit_their_types_are_the_clients_to_fix(agent: Any) -> None:
     mzj = agent("gz-mzj")
     query = "query($id: ResidentIdNumber!) { person(idNumber: $id) { maritalStatus } }"
