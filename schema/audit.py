@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from authz.codes import Code
-from schema.errors import coded_error
+from schema.errors import coded_error, plain_text
 from schema.identifiers import InvalidIdentifier, parse_resident_id_number, parse_unified_social_credit_code
 
 __all__ = ["audit_fields"]
@@ -130,6 +130,9 @@ def audit_fields() -> dict[str, Any]:
             raise coded_error(Code.BAD_REQUEST, f"limit must be between 1 and 1000, got {limit}")
         if outcome is not None and outcome not in ("ok", "partial", "refused", "error"):
             raise coded_error(Code.BAD_REQUEST, f"outcome {outcome!r} is not one of ok, partial, refused, error")
+        for name, value in (("agency", agency), ("duty", duty), ("item", item)):
+            plain_text(value, name, required=False)
+        since, until = _instant(since, "since"), _instant(until, "until")
         page = await info.context.services.audit_events(
             agency=agency,
             duty=duty,
@@ -181,7 +184,23 @@ def audit_fields() -> dict[str, Any]:
 
 
 def _identifier(value: str) -> str:
+    """A subject: a resident ID number or a USCC (either may be all digits but the last)."""
+    problems = []
+    for parse in (parse_resident_id_number, parse_unified_social_credit_code):
+        try:
+            return parse(value)
+        except InvalidIdentifier as exc:
+            problems.append(str(exc))
+    raise coded_error(
+        Code.INVALID_IDENTIFIER, f"subject {value!r} is neither a resident ID number nor a unified social credit code: {'; '.join(problems)}"
+    )
+
+
+def _instant(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    """A time filter as UTC; one whose offset carries it outside years 1-9999 is the client's to fix."""
+    if value is None or value.tzinfo is None:
+        return value
     try:
-        return parse_resident_id_number(value) if len(value) == 18 and value[:17].isdigit() else parse_unified_social_credit_code(value)
-    except InvalidIdentifier as exc:
-        raise coded_error(Code.INVALID_IDENTIFIER, str(exc)) from None
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise coded_error(Code.BAD_REQUEST, f"{name} {value.isoformat()} lies outside years 1-9999 once converted to UTC") from None

@@ -12,7 +12,7 @@ from strawberry.types import Info
 from authz.changes import ChangeError
 from authz.changes import ChangeKind as Kind
 from authz.codes import Code
-from schema.errors import coded_error, plain_text
+from schema.errors import coded_error, plain_text, record_id
 
 __all__ = ["catalog_change_fields"]
 
@@ -70,7 +70,7 @@ def catalog_change_fields() -> tuple[dict[str, Any], dict[str, Any]]:
     async def approve(info: Info, id: strawberry.ID, approval_reference: str) -> CatalogChange:
         actor = _operator(info)
         try:
-            change = await info.context.services.approve_change(int(id), reference=approval_reference, actor=actor)
+            change = await info.context.services.approve_change(record_id(id, "catalog change"), reference=approval_reference, actor=actor)
         except LookupError as exc:
             raise coded_error(Code.NOT_FOUND, str(exc)) from None
         except (ChangeError, ValueError) as exc:
@@ -80,7 +80,9 @@ def catalog_change_fields() -> tuple[dict[str, Any], dict[str, Any]]:
     async def reject(info: Info, id: strawberry.ID, decision_reference: str) -> CatalogChange:
         actor = _operator(info)
         try:
-            change = await info.context.services.reject_change(int(id), reference=decision_reference, actor=actor)
+            change = await info.context.services.reject_change(record_id(id, "catalog change"), reference=decision_reference, actor=actor)
+        except LookupError as exc:
+            raise coded_error(Code.NOT_FOUND, str(exc)) from None
         except (ChangeError, ValueError) as exc:
             raise coded_error(Code.BAD_REQUEST, str(exc)) from None
         return _as_type(change)

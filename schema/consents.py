@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from authz.codes import Code
 from schema.catalog_types import OnwardConsentType
-from schema.errors import coded_error
+from schema.errors import coded_error, record_id
 
 __all__ = ["consent_mutations", "consents_query"]
 
@@ -47,10 +47,7 @@ def consent_mutations() -> dict[str, Any]:
 
     async def withdraw_onward_consent(info: Info, id: strawberry.ID) -> OnwardConsentType:
         state = info.context
-        try:
-            consent_id = int(id)
-        except ValueError:
-            raise coded_error(Code.BAD_REQUEST, f"id {id!r} is not a consent id") from None
+        consent_id = record_id(id, "onward consent")
         record = await state.services.consents.get(consent_id)
         if record is None:
             raise coded_error(Code.NOT_FOUND, f"no onward consent with id {consent_id}")

@@ -7,7 +7,9 @@ from graphql import GraphQLError
 from authz.codes import Code
 from authz.policy import Decision
 
-__all__ = ["coded_error", "denial_error", "plain_text", "with_code"]
+__all__ = ["coded_error", "denial_error", "plain_text", "record_id", "with_code"]
+
+_LARGEST_ID = 2**63 - 1  # the control database's ids are bigserial
 
 
 def coded_error(code: Code, message: str, **extensions: Any) -> GraphQLError:
@@ -46,3 +48,14 @@ def plain_text(value: str | None, name: str, *, required: bool = True) -> str | 
     if "\x00" in value:
         raise coded_error(Code.BAD_REQUEST, f"{name} must not contain NUL characters (\\u0000)")
     return value.strip()
+
+
+def record_id(value: str, kind: str) -> int:
+    """The number of a stored record (a consent, an objection, a catalog change...) as a client
+    sent it in an `ID`; a number no bigint can hold names no record."""
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):  # int() would also take "+5", "5_000" and other scripts' digits
+        raise coded_error(Code.BAD_REQUEST, f"id {value!r} is not a number: {kind} ids are whole numbers such as 42")
+    if len(text) > 19 or not 1 <= int(text) <= _LARGEST_ID:
+        raise coded_error(Code.NOT_FOUND, f"no {kind} with id {text}")
+    return int(text)

@@ -15,7 +15,7 @@ from authz.codes import Code
 from authz.model import Catalog, CatalogItem, ShareClass
 from authz.policy import decide_duty, record_divisions
 from resolvers.workflows import AccessRequest, Complaint, Objection, OpenRequestExists, Workflows, next_actions, next_status
-from schema.errors import coded_error, denial_error, plain_text
+from schema.errors import coded_error, denial_error, plain_text, record_id
 from schema.identifiers import CHINA_TZ, InvalidIdentifier, parse_organization_code, parse_resident_id_number, parse_unified_social_credit_code
 from schema.workflow_types import (
     AccessRequestStatus,
@@ -75,10 +75,7 @@ def _complaint(c: Complaint, state: Any) -> ComplaintType:
 
 
 def _case_id(id: str, kind: str) -> int:
-    try:
-        return int(id)
-    except ValueError:
-        raise coded_error(Code.BAD_REQUEST, f"id {id!r} is not a number: {kind} ids are numbers") from None
+    return record_id(id, kind)
 
 
 def _text(value: str, name: str) -> str:

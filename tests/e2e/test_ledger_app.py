@@ -180,3 +180,19 @@ async def test_verify_detects_tampering_and_requests_fail_closed_without_ledger(
     assert response.status_code == 503
     body = response.json()
     assert codes(body) == ["AUDIT_UNAVAILABLE"] and body["data"] is None
+
+
+async def test_audit_filters_the_database_cannot_take_are_the_clients_to_fix(agent: Any) -> None:
+    operator = agent("gz-zsj")
+    query = "query($since: DateTime, $duty: String) { auditEvents(since: $since, duty: $duty) { nextCursor } }"
+    for since in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        body = (await operator.query(query, {"since": since})).json()
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST" and "years 1-9999" in body["errors"][0]["message"], body
+    nul = (await operator.query(query, {"duty": "mz\u0000assistance"})).json()
+    assert nul["errors"][0]["extensions"]["code"] == "BAD_REQUEST" and "duty" in nul["errors"][0]["message"], nul
+    fine = (await operator.query(query, {"since": "2026-01-01T08:00:00+08:00"})).json()
+    assert "errors" not in fine, fine
+    short = (await operator.query('{ disclosures(subject: "44010619900101123") { agency } }')).json()
+    error = short["errors"][0]
+    assert error["extensions"]["code"] == "INVALID_IDENTIFIER"
+    assert "neither a resident ID number nor a unified social credit code" in error["message"] and "ResidentIdNumber" in error["message"]

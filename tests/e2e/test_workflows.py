@@ -300,3 +300,22 @@ async def test_materials_need_a_duty_and_a_valid_subject(agent: Any) -> None:
     assert codes(await run(agent, "gz-rsj", MATERIALS, s=ZHANG_WEI, m=["户口簿"])) == ["DUTY_REQUIRED"]
     bad = await run(agent, "gz-rsj", MATERIALS, "rs.insurance", s="440106199001011234", m=["户口簿"])
     assert codes(bad) == ["INVALID_IDENTIFIER"] and "check digit" in bad["errors"][0]["message"]
+
+
+async def test_record_ids_that_cannot_exist_are_answered_plainly(agent: Any) -> None:
+    calls = {
+        "withdrawOnwardConsent": ("gz-mzj", "withdrawOnwardConsent(id: $id) { id }"),
+        "approveCatalogChange": ("gz-zsj", 'approveCatalogChange(id: $id, approvalReference: "r") { status }'),
+        "rejectCatalogChange": ("gz-zsj", 'rejectCatalogChange(id: $id, decisionReference: "r") { status }'),
+        "answerComplaint": ("gz-zsj", 'answerComplaint(id: $id, answer: "a") { id }'),
+        "confirmSupply": ("gz-mzj", "confirmSupply(id: $id) { id }"),
+    }
+    for field, (agency, selection) in calls.items():
+        for id, code, said in (("99999999999999999999", "NOT_FOUND", "99999999999999999999"), ("abc", "BAD_REQUEST", "whole numbers")):
+            body = (await agent(agency).query(f"mutation($id: ID!) {{ {selection} }}", {"id": id}, duty=None)).json()
+            error = body["errors"][0]
+            assert error["extensions"]["code"] == code, (field, id, body)
+            assert said in error["message"] and "int()" not in error["message"], (field, error)
+    for field in ("objection", "accessRequest"):
+        body = (await agent("gz-zsj").query(f'{{ {field}(id: "99999999999999999999") {{ id }} }}')).json()
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND", body
