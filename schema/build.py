@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import inspect
+import json
+import logging
 from collections import defaultdict
 from typing import Any, Optional
 
@@ -197,9 +199,16 @@ def _catalog_fields() -> dict[str, Any]:
 
 
 class GatewayMaskErrors(MaskErrors):
-    """Errors without a stable code are internal: they are masked, with code INTERNAL."""
+    """Errors without a stable code are internal: they are masked, with code INTERNAL, and
+    logged whole (with the request id the client is given) for the operator to find."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        cause = error.original_error or error
+        request_id = getattr(getattr(self.execution_context, "context", None), "request_id", None)
+        _log.error(
+            json.dumps({"event": "internal-error", "requestId": request_id, "path": error.path, "error": type(cause).__name__}, ensure_ascii=False),
+            exc_info=(type(cause), cause, cause.__traceback__),
+        )
         return GraphQLError(
             "Internal error; the gateway logged it with the request id",
             nodes=error.nodes,
@@ -212,6 +221,9 @@ class GatewayMaskErrors(MaskErrors):
         errors = getattr(result, "errors", None)
         if errors:
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
+
+_log = logging.getLogger("govshare.graphql")
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 import strawberry
 from graphql import GraphQLError
@@ -25,7 +28,7 @@ class Query:
         return "ok"
 
 
-def test_uncoded_errors_are_masked_and_coded_ones_kept() -> None:
+def test_uncoded_errors_are_masked_and_coded_ones_kept(caplog: pytest.LogCaptureFixture) -> None:
     schema = strawberry.Schema(query=Query, extensions=[lambda: GatewayMaskErrors(should_mask_error=_should_mask)])
     result = asyncio.run(schema.execute("{ broken refused fine }"))
     assert result.data == {"broken": None, "refused": None, "fine": "ok"}
@@ -34,5 +37,9 @@ def test_uncoded_errors_are_masked_and_coded_ones_kept() -> None:
     assert by_path["broken"].extensions == {"code": "INTERNAL"}
     assert by_path["refused"].message == "field P07 is not in scope of duty x"
     assert by_path["refused"].extensions == {"code": "NOT_IN_SCOPE"}
+    # what the client is not told, the operator finds in the log under the request's id
+    logged = [r for r in caplog.records if r.name == "govshare.graphql"]
+    assert len(logged) == 1 and '"path": ["broken"]' in logged[0].getMessage() and '"error": "RuntimeError"' in logged[0].getMessage()
+    assert logged[0].exc_info and "population" in str(logged[0].exc_info[1])
     clean = asyncio.run(schema.execute("{ fine }"))
     assert clean.errors is None and clean.data == {"fine": "ok"}
