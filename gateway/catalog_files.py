@@ -81,6 +81,9 @@ def _read(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     except OSError as exc:
         problems.append(Problem(str(path), "file", f"cannot be read: {exc.strerror}"))
         return None
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(str(path), "file", f"is not UTF-8 text (byte {exc.start})"))
+        return None
     except yaml.YAMLError as exc:
         problems.append(Problem(str(path), "file", f"is not valid YAML: {exc}"))
         return None

@@ -22,7 +22,27 @@ __all__ = ["main"]
 console = Console(stderr=True)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Errors a person can act on end a command with one line and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        import asyncpg
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (asyncpg.ClientConfigurationError, asyncpg.InterfaceError) as exc:
+            raise click.ClickException(f"the database selection cannot be used: {exc}") from None
+        except (OSError, asyncpg.PostgresError) as exc:
+            if isinstance(exc, (BrokenPipeError, KeyboardInterrupt)):
+                raise
+            raise click.ClickException(f"the database or a file could not be reached: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"a file given is not UTF-8 text (byte {exc.start})") from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="govshare")
 def main() -> None:
     """govshare: lawful, duty-scoped information sharing between government agencies."""

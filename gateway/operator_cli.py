@@ -118,12 +118,18 @@ def verify(file: Path, jwks_source: str) -> None:
     from gateway.auth.tokens import load_jwks
     from gateway.seals import SealKeyring, verify_seal
 
+    import httpx
+
     try:
         document = load_jwks(jwks_source)
-    except (OSError, ValueError) as exc:
-        raise click.UsageError(f"--jwks: {exc}") from None
+    except (OSError, ValueError, httpx.HTTPError) as exc:
+        raise click.UsageError(f"--jwks: {str(exc) or type(exc).__name__}") from None
     keyring = SealKeyring.from_public_jwks({"keys": [k for k in document["keys"] if k.get("alg") == "EdDSA"]})
-    seals = _seals_in(file.read_text(encoding="utf-8"))
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{file} is not UTF-8 text (byte {exc.start}); give the file the seals were saved in") from None
+    seals = _seals_in(text)
     if not seals:
         raise click.UsageError(f"{file} holds no seal (a compact JWS of type govshare-seal+jws)")
     failures = 0

@@ -111,6 +111,8 @@ class Settings:
             document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(document, dict):
@@ -119,8 +121,20 @@ class Settings:
         unknown = sorted(set(document) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for key, value in document.items():
+            problem = _kind_problem(key, value)
+            if problem is not None:
+                raise ConfigError(f"{path}: {key} must be {problem}, not {_yaml_kind(value)}")
         base = path.parent
         converted: dict[str, Any] = dict(document)
+        if converted.get("ledger_key") is not None:
+            key_text = converted["ledger_key"]
+            try:
+                converted["ledger_key"] = bytes.fromhex(key_text)
+            except ValueError:
+                raise ConfigError(f"{path}: ledger_key must be hex") from None
+            if len(converted["ledger_key"]) < 16:
+                raise ConfigError(f"{path}: ledger_key must be at least 16 bytes written as hex")
         for key in ("data_dir", "catalog_dir"):
             if key in converted and converted[key] is not None:
                 converted[key] = (base / str(converted[key])).resolve()
@@ -131,3 +145,34 @@ class Settings:
             raise ConfigError(f"{path}: demo mode cannot be enabled from a production configuration; use `govshare demo`")
         settings = cls.from_environ(environ)
         return replace(settings, **converted)
+
+
+_TEXT = {"database_url", "data_dir", "catalog_dir", "issuer", "audience", "trusted_jwks", "trusted_issuer", "control_database",
+         "store_database_prefix", "log_level", "audit_jsonl", "ledger_key", "metrics_token"}
+_WHOLE = {"token_lifetime", "store_pool_size"}
+_NUMBER = {"provider_timeout", "trusted_jwks_refresh"}
+_SWITCH = {"demo", "ledger"}
+_TEXTS = {"cors_origins", "trusted_agencies"}
+
+
+def _kind_problem(key: str, value: Any) -> str | None:
+    """What a setting in a YAML file must be, if `value` is not that (None: it is)."""
+    if value is None:
+        return None  # the default
+    if key in _TEXT and not isinstance(value, str):
+        return "text"
+    if key in _WHOLE and (isinstance(value, bool) or not isinstance(value, int)):
+        return "a whole number"
+    if key in _NUMBER and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return "a number"
+    if key in _SWITCH and not isinstance(value, bool):
+        return "true or false"
+    if key in _TEXTS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return "a list of texts"
+    if key == "store_urls" and not (isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+        return "a mapping of agency codes to database URLs"
+    return None
+
+
+def _yaml_kind(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)

@@ -194,6 +194,29 @@ def test_cli_validate_reports_problems(tmp_path: Path) -> None:
     assert "item E04: unknown provider 'gz-ghost'" in failed.output
 
 
+def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    runner = CliRunner()
+    latin = tmp_path / "catalog.yaml"
+    latin.write_bytes(b"items: \xff\n")
+    result = runner.invoke(main, ["catalog", "validate", str(latin)])
+    assert result.exit_code == 1 and "is not UTF-8 text" in result.output and "Traceback" not in result.output
+    bad_url = runner.invoke(main, ["audit", "verify", "--database-url", "not a url"])
+    assert bad_url.exit_code == 1 and "the database selection cannot be used" in bad_url.output
+    assert isinstance(bad_url.exception, SystemExit)
+    config = tmp_path / "gateway.yaml"
+    config.write_text("database_url: [\n", encoding="utf-8")
+    clients = runner.invoke(main, ["clients", "add", "gz-rsj", "--config", str(config)])
+    assert clients.exit_code == 1 and "not valid YAML" in clients.output and isinstance(clients.exception, SystemExit)
+    seals = tmp_path / "seals.txt"
+    seals.write_bytes(b"\xff\xfe")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}', encoding="utf-8")
+    unreadable = runner.invoke(main, ["verify", str(seals), "--jwks", str(jwks)])
+    assert unreadable.exit_code == 2 and "not UTF-8 text" in unreadable.output
+    unreachable = runner.invoke(main, ["verify", str(seals), "--jwks", "https://127.0.0.1:1/jwks.json"])
+    assert unreachable.exit_code == 2 and "--jwks:" in unreachable.output and isinstance(unreachable.exception, SystemExit)
+
+
 def test_schema_print_documents_the_catalog() -> None:
     result = CliRunner().invoke(main, ["schema", "print"])
     assert result.exit_code == 0

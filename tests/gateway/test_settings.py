@@ -57,6 +57,13 @@ def test_configuration_file(tmp_path: Path) -> None:
         ("databse_url: x\n", "unknown setting"),
         ("- a\n- b\n", "expected a mapping"),
         ("a: [\n", "not valid YAML"),
+        ("database_url: 5\n", "database_url must be text, not a number"),
+        ("store_pool_size: many\n", "store_pool_size must be a whole number, not text"),
+        ("ledger: 'yes'\n", "ledger must be true or false, not text"),
+        ("cors_origins: https://a.gov.cn\n", "cors_origins must be a list of texts"),
+        ("store_urls: [a]\n", "store_urls must be a mapping"),
+        ("ledger_key: zz\n", "ledger_key must be hex"),
+        ("ledger_key: 'abcd'\n", "at least 16 bytes"),
     ],
 )
 def test_bad_configuration_files(tmp_path: Path, content: str, message: str) -> None:
@@ -64,3 +71,16 @@ def test_bad_configuration_files(tmp_path: Path, content: str, message: str) -> 
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         Settings.from_file(path, {})
+
+
+def test_configuration_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_bytes(b"database_url: \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        Settings.from_file(path, {})
+
+
+def test_ledger_key_in_a_configuration_file(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text("ledger_key: " + "ab" * 16 + "\n", encoding="utf-8")
+    assert Settings.from_file(path, {}).ledger_key == bytes.fromhex("ab" * 16)
