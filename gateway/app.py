@@ -122,6 +122,9 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         if problem is not None:
             return _error(Code.BAD_REQUEST, *problem)
         duty = request.headers.get("x-duty") or None
+        case_id, problem_text = _case_id(request.headers.get("x-case-id"))
+        if problem_text is not None:
+            return _error(Code.BAD_REQUEST, problem_text, 400)
         try:
             on_behalf_of = parse_on_behalf_of(request.headers["x-on-behalf-of"]) if request.headers.get("x-on-behalf-of") else ()
         except ValueError as exc:
@@ -138,7 +141,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
             principal=principal,
             policy=policy,
             request_id=request_id,
-            case_id=request.headers.get("x-case-id") or None,
+            case_id=case_id,
         )
         if duty is not None:
             refusal = decide_duty(rt.bundle.catalog, policy)
@@ -280,6 +283,23 @@ async def _record(rt: Runtime, state: RequestState, query: str, operation_name: 
         log.error(json.dumps({"event": "audit-unavailable", "requestId": state.request_id}))
         return False
     return True
+
+
+MAX_CASE_ID = 128
+"""Characters of an X-Case-Id: a business case number, written into the ledger and the snapshot."""
+
+
+def _case_id(header: str | None) -> tuple[str | None, str | None]:
+    """The X-Case-Id header as UTF-8 text (HTTP hands header bytes over as Latin-1), or why not."""
+    if not header or not header.strip():
+        return None, None
+    try:
+        text = header.encode("latin-1").decode("utf-8").strip()
+    except UnicodeError:
+        return None, "X-Case-Id must be UTF-8 text"
+    if len(text) > MAX_CASE_ID or not text.isprintable():
+        return None, f"X-Case-Id must be a case number of at most {MAX_CASE_ID} printable characters"
+    return text, None
 
 
 def _audit_unavailable() -> JSONResponse:

@@ -38,15 +38,21 @@ def denial_error(decision: Decision) -> GraphQLError:
     return GraphQLError(message, extensions=decision.extensions)
 
 
+MAX_TEXT = 10_000
+"""Characters of free text a person writes (a reason, a note, an answer): a few pages."""
+
+
 def plain_text(value: str | None, name: str, *, required: bool = True) -> str | None:
     """Free text a person wrote (a reason, a note, a reference), stripped; refused when empty
-    (if required) or when it holds a NUL character, which PostgreSQL cannot store."""
+    (if required), longer than MAX_TEXT, or holding a NUL character, which PostgreSQL cannot store."""
     if value is None or not value.strip():
         if required:
             raise coded_error(Code.BAD_REQUEST, f"{name} must not be empty")
         return None
     if "\x00" in value:
         raise coded_error(Code.BAD_REQUEST, f"{name} must not contain NUL characters (\\u0000)")
+    if len(value) > MAX_TEXT:
+        raise coded_error(Code.BAD_REQUEST, f"{name} is {len(value):,} characters long; at most {MAX_TEXT:,} are kept")
     return value.strip()
 
 

@@ -196,3 +196,14 @@ async def test_audit_filters_the_database_cannot_take_are_the_clients_to_fix(age
     error = short["errors"][0]
     assert error["extensions"]["code"] == "INVALID_IDENTIFIER"
     assert "neither a resident ID number nor a unified social credit code" in error["message"] and "ResidentIdNumber" in error["message"]
+
+
+async def test_case_ids_are_utf8_and_bounded(agent: Any) -> None:
+    housing = agent("gz-zfcxjsj")
+    await housing.query(QUERY, duty="zj.housing-security", headers={"X-Case-Id": "住建-2026-案件-001".encode()})  # type: ignore[dict-item]
+    found = (await agent("gz-zsj").query(f'{{ disclosures(subject: "{ZHANG_WEI}") {{ caseId }} }}')).json()["data"]["disclosures"]
+    assert {"caseId": "住建-2026-案件-001"} in found
+    for bad in (b"\xff\xfe", b"x" * 129, b"ZJ\x01"):
+        response = await housing.query(QUERY, duty="zj.housing-security", headers={"X-Case-Id": bad})  # type: ignore[dict-item]
+        assert response.status_code == 400 and codes(response.json()) == ["BAD_REQUEST"], bad
+        assert "X-Case-Id" in response.json()["errors"][0]["message"]

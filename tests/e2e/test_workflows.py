@@ -319,3 +319,9 @@ async def test_record_ids_that_cannot_exist_are_answered_plainly(agent: Any) -> 
     for field in ("objection", "accessRequest"):
         body = (await agent("gz-zsj").query(f'{{ {field}(id: "99999999999999999999") {{ id }} }}')).json()
         assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND", body
+
+
+async def test_free_text_is_bounded(agent: Any) -> None:
+    body = await file(agent, "gz-zfcxjsj", "zj.housing-security", reason="很长的理由" * 2001)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "reason is 10,005 characters long; at most 10,000 are kept" in body["errors"][0]["message"]
