@@ -42,7 +42,7 @@ _EARLIEST_BIRTH_DATE = datetime.date(1900, 1, 1)
 
 class InvalidIdentifier(ValueError):
     def __init__(self, kind: str, value: object, reason: str) -> None:
-        super().__init__(f"{kind} {value!r}: {reason}")
+        super().__init__(f"{kind} {value!r}: {reason}" if isinstance(value, str) else f"{kind}: {reason}")
         self.kind = kind
         self.value = value
         self.reason = reason
@@ -55,10 +55,13 @@ class InvalidIdentifier(ValueError):
         return {"code": "INVALID_IDENTIFIER", "identifier": self.kind}
 
 
+_JSON_KINDS = {int: "a number", float: "a number", bool: "true/false", dict: "an object", list: "a list", type(None): "null"}
+
+
 def _require_plain_string(kind: str, value: object) -> str:
     if not isinstance(value, str):
-        got = type(value).__name__
-        raise InvalidIdentifier(kind, value, f"must be a string, got {got}")
+        got = _JSON_KINDS.get(type(value), "another kind of value")
+        raise InvalidIdentifier(kind, value, f"must be a string (in quotes), got {got}")
     if value != value.strip():
         reason = "must not have leading or trailing whitespace"
         raise InvalidIdentifier(kind, value, reason)

@@ -98,8 +98,10 @@ def test_resident_id_birth_date_in_china_today_ok_tomorrow_rejected() -> None:
 
 
 def test_resident_id_rejects_non_string() -> None:
-    with pytest.raises(InvalidIdentifier, match="must be a string, got int"):
+    with pytest.raises(InvalidIdentifier, match=r"^ResidentIdNumber: must be a string \(in quotes\), got a number$"):
         parse_resident_id_number(440106199001011235)  # type: ignore[arg-type]
+    with pytest.raises(InvalidIdentifier, match=r"got an object$"):
+        parse_resident_id_number({"a": 1})  # type: ignore[arg-type]
 
 
 def test_resident_id_division() -> None:
@@ -261,7 +263,7 @@ def run(field: str, value: Any, *, as_variable: bool) -> Any:
         ("person", "440106199001011234", "check digit is 4, expected 5"),
         ("person", "440106199002301234", "birth date 1990-02-30 does not exist"),
         ("person", "4401061990010112", "must be 18 characters, got 16"),
-        ("person", 440106199001011235, "must be a string, got int"),
+        ("person", 440106199001011235, "must be a string (in quotes), got a number"),
         ("company", "91440106MA59C8K17E", "check character is E, expected D"),
         (
             "company",
@@ -280,7 +282,7 @@ def test_scalar_rejects_invalid(
     assert len(result.errors) == 1
     error = result.errors[0]
     assert error.extensions == {"code": "INVALID_IDENTIFIER", "identifier": kind}
-    assert f"{kind} {value!r}: {reason}" in error.message
+    assert (f"{kind} {value!r}: {reason}" if isinstance(value, str) else f"{kind}: {reason}") in error.message
     assert error.locations
     assert calls == []
 
