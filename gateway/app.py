@@ -21,6 +21,7 @@ from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -235,7 +236,19 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         ],
         middleware=middleware,
         lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
     )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing refusals (no such path, method not allowed) in the API's own error form."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return _error(Code.NOT_FOUND, f"no endpoint at {request.url.path}; the API is POST /graphql (GraphiQL: open /graphql in a browser)", 404)
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return _error(Code.BAD_REQUEST, f"{request.method} is not served at {request.url.path}; use {allowed or 'another method'}", 405, dict(exc.headers or {}))
+    return _error(Code.BAD_REQUEST, exc.detail, exc.status_code, dict(exc.headers or {}))
 
 
 async def _store_snapshot(rt: Runtime, state: RequestState) -> dict[str, Any]:

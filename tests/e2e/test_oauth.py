@@ -316,3 +316,13 @@ async def test_a_token_request_authenticates_one_way_only(client: httpx.AsyncCli
     assert same_id.status_code == 200
     post = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "gz-zsj", "client_secret": "demo-gz-zsj"})
     assert post.status_code == 200
+
+
+async def test_routing_refusals_are_api_errors(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/graphq")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
+    assert missing.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND" and "POST /graphql" in missing.json()["errors"][0]["message"]
+    for method in ("PUT", "DELETE"):
+        refused = await client.request(method, "/graphql")
+        assert refused.status_code == 405 and set(refused.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+        assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST" and f"{method} is not served" in refused.json()["errors"][0]["message"]
