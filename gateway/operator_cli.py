@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -200,13 +201,23 @@ def _with_registry(config_file: Path | None, data_dir: Path, database_url: str |
         return asyncio.run(run(control, settings))
 
 
+_CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _client_id(value: str | None) -> str | None:
+    """A client id travels in HTTP Basic credentials (no ':'), tokens and logs: plain ASCII."""
+    if value is not None and not _CLIENT_ID.fullmatch(value):
+        raise click.BadParameter("a client id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
 @clients.command("add")
 @click.argument("agency")
 @_config_option
 @data_dir_option
 @database_url_option
 @control_database_option
-@click.option("--client-id", default=None, help="Default: the agency code.")
+@click.option("--client-id", default=None, callback=lambda _c, _p, v: _client_id(v), help="Default: the agency code. Letters, digits, '.', '_' and '-', at most 64.")
 def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str, client_id: str | None) -> None:
     """Register a client for AGENCY with every duty it holds; prints the secret once (only its hash is kept)."""
     from gateway.auth.registry import register_client

@@ -235,3 +235,10 @@ def test_a_key_given_twice_in_a_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CatalogError) as caught:
         load_bundle([path])
     assert "key 'agencies' is given twice in one mapping" in str(caught.value)
+
+
+def test_client_ids_are_checked(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for bad in ("", "gz rsj", "gz:rsj", "x" * 65, "-gz"):
+        result = runner.invoke(main, ["clients", "add", "gz-rsj", "--client-id", bad, "--data-dir", str(tmp_path / "none")])
+        assert result.exit_code == 2 and "client id is 1-64 letters" in result.output, (bad, result.output)
