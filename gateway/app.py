@@ -64,12 +64,13 @@ class GraphQLResponse(JSONResponse):
             return super().render(content)
 
 
-def _error(code: Code, message: str, status: int, headers: dict[str, str] | None = None, **extensions: Any) -> JSONResponse:
-    return JSONResponse(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": str(code), **extensions}}]},
-        status_code=status,
-        headers=headers,
-    )
+def _error(
+    code: Code, message: str, status: int, headers: dict[str, str] | None = None, *, request_id: str | None = None, **extensions: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"data": None, "errors": [{"message": message, "extensions": {"code": str(code), **extensions}}]}
+    if request_id is not None:  # as in every answer of /graphql: the id to quote to support
+        body["extensions"] = {"requestId": request_id}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: tuple[str, ...] = ()) -> Starlette:
@@ -114,22 +115,22 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         authorization = request.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return _error(Code.UNAUTHENTICATED, "send an access token: Authorization: Bearer <token> (obtain one at POST /oauth/token)", 401, {"WWW-Authenticate": "Bearer"})
+            return _error(Code.UNAUTHENTICATED, "send an access token: Authorization: Bearer <token> (obtain one at POST /oauth/token)", 401, {"WWW-Authenticate": "Bearer"}, request_id=request_id)
         try:
             principal = rt.verifier.verify(token.strip())
         except AuthError as exc:
-            return _error(Code.UNAUTHENTICATED, f"access token rejected: {exc}", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return _error(Code.UNAUTHENTICATED, f"access token rejected: {exc}", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, request_id=request_id)
         query, variables, operation_name, problem = await _read_operation(request)
         if problem is not None:
-            return _error(Code.BAD_REQUEST, *problem)
+            return _error(Code.BAD_REQUEST, *problem, request_id=request_id)
         duty = request.headers.get("x-duty") or None
         case_id, problem_text = _case_id(request.headers.get("x-case-id"))
         if problem_text is not None:
-            return _error(Code.BAD_REQUEST, problem_text, 400)
+            return _error(Code.BAD_REQUEST, problem_text, 400, request_id=request_id)
         try:
             on_behalf_of = parse_on_behalf_of(request.headers["x-on-behalf-of"]) if request.headers.get("x-on-behalf-of") else ()
         except ValueError as exc:
-            return _error(Code.INVALID_ON_BEHALF_OF, str(exc), 400)
+            return _error(Code.INVALID_ON_BEHALF_OF, str(exc), 400, request_id=request_id)
         policy = RequestContext(
             agency=principal.agency,
             duty=duty,
@@ -150,20 +151,20 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
                 state.denied.append(refusal)
                 codes = [str(refusal.code)]
                 if not await _record(rt, state, query, operation_name, "refused", started):
-                    return _audit_unavailable()
+                    return _audit_unavailable(request_id)
                 metrics.observe(state, "refused", time.perf_counter() - started)
                 _log(request_id, principal.agency, principal.client_id, duty, [], "refused", started, codes)
-                return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article)
+                return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article, request_id=request_id)
         if request.method == "GET" and query and _is_mutation(query, operation_name):
-            return _error(Code.BAD_REQUEST, "mutations must be sent with POST", 405, {"Allow": "POST"})
+            return _error(Code.BAD_REQUEST, "mutations must be sent with POST", 405, {"Allow": "POST"}, request_id=request_id)
         try:
             result = await holder["schema"].execute(query, variable_values=variables, context_value=state, operation_name=operation_name)
         except CannotGetOperationTypeError as exc:
             if exc.operation_name is None:
-                return _error(Code.BAD_REQUEST, "the document holds no operation to run; send a query or a mutation", 400)
-            return _error(Code.BAD_REQUEST, f"the document has no operation named {exc.operation_name!r}; 'operationName' must name one of its operations", 400)
+                return _error(Code.BAD_REQUEST, "the document holds no operation to run; send a query or a mutation", 400, request_id=request_id)
+            return _error(Code.BAD_REQUEST, f"the document has no operation named {exc.operation_name!r}; 'operationName' must name one of its operations", 400, request_id=request_id)
         except InvalidOperationTypeError as exc:
-            return _error(Code.BAD_REQUEST, f"{exc.operation_type.value} operations are not served; send a query or a mutation", 400)
+            return _error(Code.BAD_REQUEST, f"{exc.operation_type.value} operations are not served; send a query or a mutation", 400, request_id=request_id)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [dict(e.formatted) for e in result.errors]
@@ -176,12 +177,12 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
                 extensions["snapshot"] = await _store_snapshot(rt, state)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.exception("snapshot could not be stored", extra={"requestId": request_id})
-                return _error(Code.AUDIT_UNAVAILABLE, "the data snapshot could not be stored; nothing was served (R-23b). Retry later.", 503)
+                return _error(Code.AUDIT_UNAVAILABLE, "the data snapshot could not be stored; nothing was served (R-23b). Retry later.", 503, request_id=request_id)
         body["extensions"] = extensions
         codes = sorted({str((e.extensions or {}).get("code")) for e in result.errors or []})
         outcome = _outcome(result.data, codes)
         if not await _record(rt, state, query, operation_name, outcome, started):
-            return _audit_unavailable()
+            return _audit_unavailable(request_id)
         metrics.observe(state, outcome, time.perf_counter() - started)
         _log(request_id, principal.agency, principal.client_id, duty, sorted(state.fields_requested), outcome, started, codes, len(state.subjects))
         return GraphQLResponse(body)
@@ -315,8 +316,8 @@ def _case_id(header: str | None) -> tuple[str | None, str | None]:
     return text, None
 
 
-def _audit_unavailable() -> JSONResponse:
-    return _error(Code.AUDIT_UNAVAILABLE, "the disclosure ledger cannot record this request, so nothing is served; retry later", 503)
+def _audit_unavailable(request_id: str) -> JSONResponse:
+    return _error(Code.AUDIT_UNAVAILABLE, "the disclosure ledger cannot record this request, so nothing is served; retry later", 503, request_id=request_id)
 
 
 def _loopback(host: str) -> bool:
