@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,12 @@ def local_server_reachable(host: str = "127.0.0.1", port: int = 5432, timeout: f
 
 
 def start_embedded(data_dir: Path) -> DatabaseServer:
-    import pgserver  # imported lazily: it is only needed when no server is configured
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime directory at import; without XDG_RUNTIME_DIR
+        # (a service account, a container) platformdirs warns and falls back to a private one
+        warnings.filterwarnings("ignore", module="platformdirs")
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver  # imported lazily: it is only needed when no server is configured
 
     pgdata = data_dir / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
