@@ -344,6 +344,9 @@ def _is_mutation(query: str, operation_name: str | None) -> bool:
 async def _read_operation(request: Request) -> tuple[str, dict[str, Any] | None, str | None, tuple[str, int] | None]:
     if request.method == "GET":
         params = request.query_params
+        repeated = [name for name in ("query", "variables", "operationName") if len(params.getlist(name)) > 1]
+        if repeated:
+            return "", None, None, (f"{', '.join(repeated)} given more than once; send each parameter once", 400)
         query = params.get("query")
         if not query or not query.strip():
             return "", None, None, ("send the GraphQL document in the 'query' parameter", 400)

@@ -118,7 +118,7 @@ class Settings:
         if not isinstance(document, dict):
             raise ConfigError(f"{path}: expected a mapping of settings at the top level")
         known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(document) - known)
+        unknown = sorted(str(k) for k in set(document) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         for key, value in document.items():
@@ -126,7 +126,7 @@ class Settings:
             if problem is not None:
                 raise ConfigError(f"{path}: {key} must be {problem}, not {_yaml_kind(value)}")
         base = path.parent
-        converted: dict[str, Any] = dict(document)
+        converted: dict[str, Any] = {k: v for k, v in document.items() if v is not None}  # null: the default (or the environment's)
         if converted.get("ledger_key") is not None:
             key_text = converted["ledger_key"]
             try:

@@ -198,8 +198,10 @@ def _identifier(value: str) -> str:
 
 def _instant(value: dt.datetime | None, name: str) -> dt.datetime | None:
     """A time filter as UTC; one whose offset carries it outside years 1-9999 is the client's to fix."""
-    if value is None or value.tzinfo is None:
+    if value is None:
         return value
+    if value.tzinfo is None:  # a time without an offset is read as UTC, wherever the gateway runs
+        value = value.replace(tzinfo=dt.timezone.utc)
     try:
         return value.astimezone(dt.timezone.utc)
     except OverflowError:

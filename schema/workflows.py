@@ -296,7 +296,7 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         if against == agency:
             raise coded_error(Code.BAD_REQUEST, f"{agency} cannot complain about itself")
         record = await Workflows(state.services.control).file_complaint(
-            filed_by=agency, against=against, article=(article or "").strip() or None, description=_text(description, "description")
+            filed_by=agency, against=against, article=plain_text(article, "article", required=False), description=_text(description, "description")
         )
         return _complaint(record, state)
 

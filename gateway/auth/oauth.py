@@ -193,7 +193,8 @@ def _form_problem(authorization: str, form: Mapping[str, str]) -> tuple[str, str
 
     Descriptions never repeat the client's input: RFC 6749 allows only printable ASCII in them.
     """
-    scheme, _, credentials = authorization.partition(" ")
+    parts = authorization.split(None, 1)  # as authlib splits it: any whitespace
+    scheme, credentials = (parts[0], parts[1]) if len(parts) == 2 else (authorization.strip(), "")
     basic = scheme.lower() == "basic"
     if basic:
         try:

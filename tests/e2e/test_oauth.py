@@ -167,6 +167,8 @@ async def test_json_that_is_not_rfc_8259_gets_bad_request(client: httpx.AsyncCli
         assert response.status_code == 400, (body[:60], response.text)
         error = response.json()["errors"][0]
         assert error["extensions"]["code"] == "BAD_REQUEST" and said in error["message"], error
+    twice = await client.get("/graphql?query=%7BcatalogVersion%7D&query=%7Bagencies%7Bcode%7D%7D", headers=headers)
+    assert twice.status_code == 400 and "query given more than once" in twice.json()["errors"][0]["message"]
     by_get = await client.get("/graphql", params={"query": "{ catalogVersion }", "variables": '{"a": 1, "a": 2}'}, headers=headers)
     assert by_get.status_code == 400 and "'variables' holds the key 'a' twice" in by_get.json()["errors"][0]["message"]
 
@@ -310,6 +312,12 @@ async def test_a_token_request_authenticates_one_way_only(client: httpx.AsyncCli
         "/oauth/token", data={"grant_type": "client_credentials", "client_id": "gz-zsj", "client_secret": "demo-gz-zsj"}, auth=("gz-gab", "wrong")
     )
     assert both.status_code == 400 and both.json()["error"] == "invalid_request"
+    tabbed = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "gz-zsj", "client_secret": "demo-gz-zsj"},
+        headers={"Authorization": "Basic\t " + base64.b64encode(b"gz-gab:wrong").decode()},
+    )
+    assert tabbed.status_code == 400 and tabbed.json()["error"] == "invalid_request"
     other_id = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "gz-zsj"}, auth=("gz-gab", "demo-gz-gab"))
     assert other_id.status_code == 400 and other_id.json()["error"] == "invalid_request"
     same_id = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "gz-gab"}, auth=("gz-gab", "demo-gz-gab"))

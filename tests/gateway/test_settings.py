@@ -84,3 +84,10 @@ def test_ledger_key_in_a_configuration_file(tmp_path: Path) -> None:
     path = tmp_path / "gateway.yaml"
     path.write_text("ledger_key: " + "ab" * 16 + "\n", encoding="utf-8")
     assert Settings.from_file(path, {}).ledger_key == bytes.fromhex("ab" * 16)
+
+
+def test_null_in_a_configuration_file_keeps_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text("ledger: null\nstore_pool_size: null\nmetrics_token: null\n", encoding="utf-8")
+    settings = Settings.from_file(path, {"GOVSHARE_METRICS_TOKEN": "t0ken"})
+    assert settings.ledger is True and settings.store_pool_size == 5 and settings.metrics_token == "t0ken"
