@@ -244,6 +244,8 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing refusals (no such path, method not allowed) in the API's own error form."""
     assert isinstance(exc, HTTPException)
+    if request.url.path == "/oauth/token":  # OAuth clients read RFC 6749's error form
+        return JSONResponse({"error": "invalid_request", "error_description": "use POST"}, status_code=exc.status_code, headers=dict(exc.headers or {}))
     if exc.status_code == 404:
         return _error(Code.NOT_FOUND, f"no endpoint at {request.url.path}; the API is POST /graphql (GraphiQL: open /graphql in a browser)", 404)
     if exc.status_code == 405:

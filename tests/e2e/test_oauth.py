@@ -340,3 +340,6 @@ async def test_refusals_of_graphql_carry_the_request_id(client: httpx.AsyncClien
     response = await client.post("/graphql", json={"query": "{ catalogVersion }"}, headers={"X-Request-Id": "dash-42"})
     assert response.status_code == 401
     assert response.json()["extensions"] == {"requestId": "dash-42"} and response.headers["x-request-id"] == "dash-42"
+
+    token_by_get = await client.get("/oauth/token")
+    assert token_by_get.status_code == 405 and token_by_get.json()["error"] == "invalid_request"
