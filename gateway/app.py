@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hmac
 import ipaddress
 import json
@@ -19,9 +20,9 @@ import asyncpg
 import orjson
 from graphql import GraphQLError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -109,28 +110,29 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         return response
 
     async def serve_graphql(request: Request, request_id: str, started: float) -> Response:
+        refuse = functools.partial(_error, request_id=request_id)  # every refusal names the request, as the answers do
         if request.method == "GET" and "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
             return HTMLResponse(get_graphql_ide_html())
         rt = runtime()
         authorization = request.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return _error(Code.UNAUTHENTICATED, "send an access token: Authorization: Bearer <token> (obtain one at POST /oauth/token)", 401, {"WWW-Authenticate": "Bearer"}, request_id=request_id)
+            return refuse(Code.UNAUTHENTICATED, "send an access token: Authorization: Bearer <token> (obtain one at POST /oauth/token)", 401, {"WWW-Authenticate": "Bearer"})
         try:
             principal = rt.verifier.verify(token.strip())
         except AuthError as exc:
-            return _error(Code.UNAUTHENTICATED, f"access token rejected: {exc}", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, request_id=request_id)
+            return refuse(Code.UNAUTHENTICATED, f"access token rejected: {exc}", 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         query, variables, operation_name, problem = await _read_operation(request)
         if problem is not None:
-            return _error(Code.BAD_REQUEST, *problem, request_id=request_id)
+            return refuse(Code.BAD_REQUEST, *problem)
         duty = request.headers.get("x-duty") or None
         case_id, problem_text = _case_id(request.headers.get("x-case-id"))
         if problem_text is not None:
-            return _error(Code.BAD_REQUEST, problem_text, 400, request_id=request_id)
+            return refuse(Code.BAD_REQUEST, problem_text, 400)
         try:
             on_behalf_of = parse_on_behalf_of(request.headers["x-on-behalf-of"]) if request.headers.get("x-on-behalf-of") else ()
         except ValueError as exc:
-            return _error(Code.INVALID_ON_BEHALF_OF, str(exc), 400, request_id=request_id)
+            return refuse(Code.INVALID_ON_BEHALF_OF, str(exc), 400)
         policy = RequestContext(
             agency=principal.agency,
             duty=duty,
@@ -151,20 +153,20 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
                 state.denied.append(refusal)
                 codes = [str(refusal.code)]
                 if not await _record(rt, state, query, operation_name, "refused", started):
-                    return _audit_unavailable(request_id)
+                    return refuse(*_AUDIT_UNAVAILABLE)
                 metrics.observe(state, "refused", time.perf_counter() - started)
                 _log(request_id, principal.agency, principal.client_id, duty, [], "refused", started, codes)
-                return _error(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article, request_id=request_id)
+                return refuse(refusal.code or Code.FORBIDDEN, f"{refusal.message} ({refusal.article})", 403, article=refusal.article)
         if request.method == "GET" and query and _is_mutation(query, operation_name):
-            return _error(Code.BAD_REQUEST, "mutations must be sent with POST", 405, {"Allow": "POST"}, request_id=request_id)
+            return refuse(Code.BAD_REQUEST, "mutations must be sent with POST", 405, {"Allow": "POST"})
         try:
             result = await holder["schema"].execute(query, variable_values=variables, context_value=state, operation_name=operation_name)
         except CannotGetOperationTypeError as exc:
             if exc.operation_name is None:
-                return _error(Code.BAD_REQUEST, "the document holds no operation to run; send a query or a mutation", 400, request_id=request_id)
-            return _error(Code.BAD_REQUEST, f"the document has no operation named {exc.operation_name!r}; 'operationName' must name one of its operations", 400, request_id=request_id)
+                return refuse(Code.BAD_REQUEST, "the document holds no operation to run; send a query or a mutation", 400)
+            return refuse(Code.BAD_REQUEST, f"the document has no operation named {exc.operation_name!r}; 'operationName' must name one of its operations", 400)
         except InvalidOperationTypeError as exc:
-            return _error(Code.BAD_REQUEST, f"{exc.operation_type.value} operations are not served; send a query or a mutation", 400, request_id=request_id)
+            return refuse(Code.BAD_REQUEST, f"{exc.operation_type.value} operations are not served; send a query or a mutation", 400)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [dict(e.formatted) for e in result.errors]
@@ -177,12 +179,12 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
                 extensions["snapshot"] = await _store_snapshot(rt, state)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.exception("snapshot could not be stored", extra={"requestId": request_id})
-                return _error(Code.AUDIT_UNAVAILABLE, "the data snapshot could not be stored; nothing was served (R-23b). Retry later.", 503, request_id=request_id)
+                return refuse(Code.AUDIT_UNAVAILABLE, "the data snapshot could not be stored; nothing was served (R-23b). Retry later.", 503)
         body["extensions"] = extensions
         codes = sorted({str((e.extensions or {}).get("code")) for e in result.errors or []})
         outcome = _outcome(result.data, codes)
         if not await _record(rt, state, query, operation_name, outcome, started):
-            return _audit_unavailable(request_id)
+            return refuse(*_AUDIT_UNAVAILABLE)
         metrics.observe(state, outcome, time.perf_counter() - started)
         _log(request_id, principal.agency, principal.client_id, duty, sorted(state.fields_requested), outcome, started, codes, len(state.subjects))
         return GraphQLResponse(body)
@@ -318,8 +320,7 @@ def _case_id(header: str | None) -> tuple[str | None, str | None]:
     return text, None
 
 
-def _audit_unavailable(request_id: str) -> JSONResponse:
-    return _error(Code.AUDIT_UNAVAILABLE, "the disclosure ledger cannot record this request, so nothing is served; retry later", 503, request_id=request_id)
+_AUDIT_UNAVAILABLE = (Code.AUDIT_UNAVAILABLE, "the disclosure ledger cannot record this request, so nothing is served; retry later", 503)
 
 
 def _loopback(host: str) -> bool:

@@ -32,11 +32,11 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        except (asyncpg.ClientConfigurationError, asyncpg.InterfaceError) as exc:
+        except asyncpg.InterfaceError as exc:  # ClientConfigurationError (a bad URL) among them
             raise click.ClickException(f"the database selection cannot be used: {exc}") from None
+        except BrokenPipeError:
+            raise
         except (OSError, asyncpg.PostgresError) as exc:
-            if isinstance(exc, (BrokenPipeError, KeyboardInterrupt)):
-                raise
             raise click.ClickException(f"the database or a file could not be reached: {exc}") from None
         except UnicodeDecodeError as exc:
             raise click.ClickException(f"a file given is not UTF-8 text (byte {exc.start})") from None

@@ -116,10 +116,10 @@ def report_usage(data_dir: Path, database_url: str | None, control_database: str
 @click.option("--jwks", "jwks_source", required=True, help="The providers' public keys: a JWKS file or URL (the gateway's /.well-known/jwks.json).")
 def verify(file: Path, jwks_source: str) -> None:
     """Verify the electronic seals in FILE offline (one seal per line, or any JSON holding seals)."""
+    import httpx
+
     from gateway.auth.tokens import load_jwks
     from gateway.seals import SealKeyring, verify_seal
-
-    import httpx
 
     try:
         document = load_jwks(jwks_source)

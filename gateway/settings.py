@@ -127,10 +127,9 @@ class Settings:
                 raise ConfigError(f"{path}: {key} must be {problem}, not {_yaml_kind(value)}")
         base = path.parent
         converted: dict[str, Any] = {k: v for k, v in document.items() if v is not None}  # null: the default (or the environment's)
-        if converted.get("ledger_key") is not None:
-            key_text = converted["ledger_key"]
+        if "ledger_key" in converted:
             try:
-                converted["ledger_key"] = bytes.fromhex(key_text)
+                converted["ledger_key"] = bytes.fromhex(converted["ledger_key"])
             except ValueError:
                 raise ConfigError(f"{path}: ledger_key must be hex") from None
             if len(converted["ledger_key"]) < 16:

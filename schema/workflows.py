@@ -74,10 +74,6 @@ def _complaint(c: Complaint, state: Any) -> ComplaintType:
     return _copy(ComplaintType, c, answered=c.answer is not None)  # type: ignore[no-any-return]
 
 
-def _case_id(id: str, kind: str) -> int:
-    return record_id(id, kind)
-
-
 def _text(value: str, name: str) -> str:
     return plain_text(value, name) or ""
 
@@ -96,7 +92,7 @@ def _only_operator(state: Any, what: str, article: str) -> None:
 
 
 async def _visible(state: Any, workflow: str, kind: str, id: str) -> Any:
-    record = await Workflows(state.services.control).get(workflow, _case_id(id, kind))
+    record = await Workflows(state.services.control).get(workflow, record_id(id, kind))
     if record is None or not (_is_operator(state) or record.concerns(state.principal.agency)):
         raise coded_error(Code.NOT_FOUND, f"no {kind} {id} that concerns agency {state.principal.agency}")
     return record

@@ -334,12 +334,11 @@ async def test_routing_refusals_are_api_errors(client: httpx.AsyncClient) -> Non
         refused = await client.request(method, "/graphql")
         assert refused.status_code == 405 and set(refused.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
         assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST" and f"{method} is not served" in refused.json()["errors"][0]["message"]
+    token_by_get = await client.get("/oauth/token")
+    assert token_by_get.status_code == 405 and token_by_get.json()["error"] == "invalid_request"
 
 
 async def test_refusals_of_graphql_carry_the_request_id(client: httpx.AsyncClient) -> None:
     response = await client.post("/graphql", json={"query": "{ catalogVersion }"}, headers={"X-Request-Id": "dash-42"})
     assert response.status_code == 401
     assert response.json()["extensions"] == {"requestId": "dash-42"} and response.headers["x-request-id"] == "dash-42"
-
-    token_by_get = await client.get("/oauth/token")
-    assert token_by_get.status_code == 405 and token_by_get.json()["error"] == "invalid_request"
