@@ -68,7 +68,7 @@ def disclosure_event(
         operation_hash=operation_hash(query),
         outcome=outcome,
         items=tuple(items),
-        subjects=tuple(sorted(map(writer.subject_hasher, state.subjects))),
+        subjects=writer.subject_hasher.many(state.subjects),
         providers=tuple(sorted(state.providers)),
         row_count=state.rows,
         latency_ms=latency_ms,

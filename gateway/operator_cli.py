@@ -125,7 +125,10 @@ def verify(file: Path, jwks_source: str) -> None:
         document = load_jwks(jwks_source)
     except (OSError, ValueError, httpx.HTTPError) as exc:
         raise click.UsageError(f"--jwks: {str(exc) or type(exc).__name__}") from None
-    keyring = SealKeyring.from_public_jwks({"keys": [k for k in document["keys"] if k.get("alg") == "EdDSA"]})
+    try:
+        keyring = SealKeyring.from_public_jwks({"keys": [k for k in document["keys"] if k.get("alg") == "EdDSA"]})
+    except ValueError as exc:
+        raise click.UsageError(f"--jwks: {jwks_source}: {exc}") from None
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

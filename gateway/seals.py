@@ -190,6 +190,8 @@ class SealKeyring:
         for entry in entries:
             kid, alg = entry.get("kid"), entry.get("alg")
             match = _KID.fullmatch(kid) if isinstance(kid, str) else None
+            if kid is None:
+                raise ValueError("a key has no 'kid'; seal keys are named <agency>-<n>")
             if match is None or not _AGENCY_CODE.fullmatch(match["agency"]) or kid in self._keys:
                 raise ValueError(f"kid {kid!r} is duplicated or not of the form <agency>-<n>")
             algorithm = seal_algorithm(alg if isinstance(alg, str) else repr(alg))

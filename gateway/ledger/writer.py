@@ -157,7 +157,7 @@ class LedgerWriter:
 
     @property
     def subject_hasher(self) -> SubjectHasher:
-        """`subject_hash` as one callable, for mapping over a request's hundred identifiers."""
+        """`subject_hash` as one callable; its `many` hashes a request's hundred identifiers at once."""
         return self._subject_hash
 
     @property

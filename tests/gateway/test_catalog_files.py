@@ -200,9 +200,13 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     latin.write_bytes(b"items: \xff\n")
     result = runner.invoke(main, ["catalog", "validate", str(latin)])
     assert result.exit_code == 1 and "is not UTF-8 text" in result.output and "Traceback" not in result.output
-    bad_url = runner.invoke(main, ["audit", "verify", "--database-url", "not a url"])
-    assert bad_url.exit_code == 1 and "the database selection cannot be used" in bad_url.output
-    assert isinstance(bad_url.exception, SystemExit)
+    for url, message in [
+        ("not a url", "database_url: must start with postgresql://"),
+        ("postgresql://gw:s3cret@127.0.0.1:abc/govshare", "database_url: the port 'abc' is not a number from 1 to 65535"),
+    ]:
+        bad_url = runner.invoke(main, ["audit", "verify", "--database-url", url])
+        assert bad_url.exit_code == 1 and message in bad_url.output and "s3cret" not in bad_url.output
+        assert isinstance(bad_url.exception, SystemExit)
     config = tmp_path / "gateway.yaml"
     config.write_text("database_url: [\n", encoding="utf-8")
     clients = runner.invoke(main, ["clients", "add", "gz-rsj", "--config", str(config)])
@@ -215,6 +219,10 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert unreadable.exit_code == 2 and "not UTF-8 text" in unreadable.output
     unreachable = runner.invoke(main, ["verify", str(seals), "--jwks", "https://127.0.0.1:1/jwks.json"])
     assert unreachable.exit_code == 2 and "--jwks:" in unreachable.output and isinstance(unreachable.exception, SystemExit)
+    for keys, message in [("[1]", "key 1 of 'keys' is not a JSON object"), ('[{"alg": "EdDSA", "kty": "OKP"}]', "a key has no 'kid'")]:
+        jwks.write_text(f'{{"keys": {keys}}}', encoding="utf-8")
+        refused = runner.invoke(main, ["verify", str(seals), "--jwks", str(jwks)])
+        assert refused.exit_code == 2 and message in refused.output and isinstance(refused.exception, SystemExit)
 
 
 def test_schema_print_documents_the_catalog() -> None:

@@ -236,6 +236,8 @@ def test_prepared_subject_hasher_is_hmac_sha256(key: bytes, identifier: str) -> 
     # keys shorter than, as long as and longer than sha256's 64-byte block take different paths
     expected = hmac.new(key, identifier.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
     assert SubjectHasher(key)(identifier) == subject_hash(key, identifier) == expected
+    others = [f"{identifier}{n}" for n in range(3)]
+    assert SubjectHasher(key).many([*others, identifier]) == tuple(sorted(subject_hash(key, i) for i in [identifier, *others]))
 
 
 def test_event_model_is_strict_and_canonical() -> None:

@@ -22,6 +22,8 @@ def test_environment_mapping_builds_settings() -> None:
     assert settings.cors_origins == ("https://a.gov.cn", "https://b.gov.cn")
     assert settings.ledger is False and settings.ledger_key == bytes(32)
     assert settings.demo is False
+    for url in ("postgres://db", "postgresql:///govshare?host=/run/postgresql", "postgresql://[::1]:5432/x", "postgresql://a:5432,b/x"):
+        assert Settings.from_environ({"GOVSHARE_DATABASE_URL": url}).database_url == url
 
 
 @pytest.mark.parametrize(
@@ -30,6 +32,8 @@ def test_environment_mapping_builds_settings() -> None:
         ({"GOVSHARE_PROVIDER_TIMEOUT": "soon"}, "GOVSHARE_PROVIDER_TIMEOUT='soon' is not a number"),
         ({"GOVSHARE_LEDGER": "perhaps"}, "GOVSHARE_LEDGER='perhaps' is not a boolean"),
         ({"GOVSHARE_LEDGER_KEY": "abcd"}, "at least 16 bytes"),
+        ({"GOVSHARE_DATABASE_URL": "mysql://db/x"}, "database_url: must start with postgresql://"),
+        ({"GOVSHARE_DATABASE_URL": "postgresql://u:pw@db:5432,db2:70000/x"}, "database_url: the port '70000' is not a number"),
     ],
 )
 def test_bad_environment_values_are_named(environ: dict[str, str], message: str) -> None:
@@ -64,6 +68,7 @@ def test_configuration_file(tmp_path: Path) -> None:
         ("store_urls: [a]\n", "store_urls must be a mapping"),
         ("ledger_key: zz\n", "ledger_key must be hex"),
         ("ledger_key: 'abcd'\n", "at least 16 bytes"),
+        ("store_urls:\n  gz-gab: postgresql://ro@gab:five/pop\n", "store_urls.gz-gab: the port 'five' is not a number"),
     ],
 )
 def test_bad_configuration_files(tmp_path: Path, content: str, message: str) -> None:

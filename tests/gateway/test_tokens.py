@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,6 +127,28 @@ def test_an_external_issuer_signs_only_for_the_agencies_it_is_trusted_for(key: E
 def test_trusted_keys_are_not_fetched_over_plain_http() -> None:
     with pytest.raises(ValueError, match="over https"):
         load_jwks("http://idp.example.gov.cn/jwks.json")
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ([{"kty": "EC"}], "is not a valid key set: .*'crv' is required"),
+        ([{"kty": "RSA?"}], "is not a valid key set"),
+        ([{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}], "is not a valid key set"),
+    ],
+)
+def test_an_unusable_key_set_of_an_external_issuer_is_named(key: ECKey, keys: list[dict[str, str]], message: str) -> None:
+    verifier = TokenVerifier(KeySet([key]), ISSUER, AUDIENCE)
+    with pytest.raises(ValueError, match=message):
+        verifier.trust("https://idp.example.gov.cn", {"keys": keys}, agencies=["gz-mzj"])
+    assert "https://idp.example.gov.cn" not in verifier.trusted
+
+
+def test_a_key_set_file_must_hold_key_objects(tmp_path: Path) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text('{"keys": [{"kty": "EC"}, "EC"]}', encoding="utf-8")
+    with pytest.raises(ValueError, match="key 2 of 'keys' is not a JSON object"):
+        load_jwks(str(path))
 
 
 def test_jwks_publishes_only_public_parts(key: ECKey) -> None:
