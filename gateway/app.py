@@ -9,6 +9,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -404,6 +405,14 @@ def _refuse_constant(name: str) -> None:
     raise _JsonRefused(f"holds {name}, which is not JSON; send numbers as finite values")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        raise _JsonRefused(f"holds the number {shown}, beyond the range of a double (about 1.8e308); send a finite value")
+    return value
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
@@ -414,10 +423,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _strict_json(text: str | bytes) -> Any:
-    """JSON as RFC 8259 has it: no NaN or Infinity, no key twice in one object (which one
+    """JSON as RFC 8259 has it: no NaN or Infinity (nor a number that reads as one), no key twice in one object (which one
     would count is undefined), and integers Python reads at all (4,300 digits at most)."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
     except _JsonRefused:
         raise
     except ValueError as exc:

@@ -159,6 +159,7 @@ async def test_json_that_is_not_rfc_8259_gets_bad_request(client: httpx.AsyncCli
         b'{"query": "{ catalogVersion }", "x": ' + b"1" * 4301 + b"}": "integer too long",
         b'{"query": "{ catalogVersion }", "variables": {"n": NaN}}': "NaN",
         b'{"query": "{ catalogVersion }", "variables": {"n": -Infinity}}': "-Infinity",
+        b'{"query": "{ catalogVersion }", "variables": {"n": -1e400}}': "-1e400, beyond the range of a double",
         b'{"query": "{ catalogVersion }", "query": "{ agencies { code } }"}': "the key 'query' twice",
         b'[{"query": "{ catalogVersion }"}]': "batched operations",
     }
