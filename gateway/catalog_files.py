@@ -58,6 +58,10 @@ def demo_files() -> list[Path]:
 
 
 def catalog_files(directory: Path) -> list[Path]:
+    """The YAML files of a catalog directory; a directory that is not there is an error, not
+    an empty catalog (which, published, would withdraw every item)."""
+    if not directory.is_dir():
+        raise CatalogError([Problem(str(directory), "catalog directory", "does not exist or is not a directory")])
     return sorted([*directory.glob("*.yaml"), *(directory / "mappings").glob("*.yaml")])
 
 
@@ -169,6 +173,12 @@ def bundle_from_documents(documents: Mapping[str, Mapping[str, Any]]) -> Catalog
             if not 0 <= start < end or end - start != 6:
                 b.problem(entity_files[name], f"entity {name}", f"division key_slice {[start, end]} does not cut a 6-digit division code out of the key")
 
+    # an empty catalog is valid YAML but never a catalog: published, it would withdraw every
+    # item at once, without the approval a change needs (R-9)
+    if not agencies:
+        b.problem(", ".join(documents) or "(no files)", "catalog", "declares no agencies; give the catalog directory (catalog.yaml, agencies.yaml, mappings/)")
+    elif not items:
+        b.problem(", ".join(documents), "catalog", "declares no catalog items; give the catalog directory (catalog.yaml, agencies.yaml, mappings/)")
     if b.problems:
         raise CatalogError(b.problems)
 
