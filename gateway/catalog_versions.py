@@ -111,11 +111,24 @@ async def propose_change(runtime: Runtime, *, item: str, kind: ChangeKind, duty:
         raise ChangeError(f"item {item} is not in the catalog")
     if duty is not None and not any(a.holds(duty) for a in bundle.catalog.agencies.values()):
         raise ChangeError(f"duty {duty} is held by no registered agency")
+    if kind is ChangeKind.MAKE_PUBLIC:
+        origins = sorted({b.origin for b in bundle.catalog.bindings.values() if b.item == item and b.origin})
+        if origins:
+            raise ChangeError(
+                f"item {item} holds copies of {', '.join(origins)} obtained through sharing; it is not passed on without "
+                "the provider's consent (R-25), so it cannot be made public: that is the origin item's provider's decision"
+            )
     # validated now, so that an approval cannot fail later for a reason known today
     _with_item(dict(bundle.document), bundle, item, kind, duty)
     published = None
     async with runtime.control.acquire() as conn, conn.transaction():
         if needs_approval(kind):
+            pending = await conn.fetchval(
+                "SELECT id FROM catalog_changes WHERE status = 'awaiting-approval' AND kind = $1 AND item = $2 AND duty IS NOT DISTINCT FROM $3",
+                str(kind), item, duty,
+            )
+            if pending is not None:
+                raise ChangeError(f"catalog change {pending} already proposes this change and awaits approval")
             row = await conn.fetchrow(
                 "INSERT INTO catalog_changes (kind, item, duty, reason, requested_by, status) VALUES ($1, $2, $3, $4, $5, 'awaiting-approval') RETURNING *",
                 str(kind), item, duty, reason, actor,

@@ -55,12 +55,23 @@ def _operator(info: Info) -> str:
     return str(agency)
 
 
+_STATUSES = ("awaiting-approval", "published", "rejected")
+
+
 def catalog_change_fields() -> tuple[dict[str, Any], dict[str, Any]]:
     async def propose(info: Info, item: str, kind: ChangeKind, reason: str, duty: str | None = None) -> CatalogChange:  # type: ignore[valid-type]
         actor = _operator(info)
         if not reason.strip():
             raise coded_error(Code.BAD_REQUEST, "a catalog change needs a reason")
         reason = plain_text(reason, "reason") or ""
+        operator = info.context.services.bundle.catalog.agencies.get(actor)
+        if kind.value == "WIDEN_SCOPE" and duty and operator is not None and operator.holds(duty):
+            # widenings publish at once: the operator would be deciding its own access
+            raise coded_error(
+                Code.BAD_REQUEST,
+                f"{actor} holds duty {duty} itself and cannot widen an item's scope to it; its own need for {item} "
+                "is an access request (requestAccess), decided by the government (R-19b)",
+            )
         try:
             change = await info.context.services.propose_change(item=item, kind=Kind(kind.value), duty=duty, reason=reason, actor=actor)  # type: ignore[attr-defined]
         except ChangeError as exc:
@@ -88,6 +99,8 @@ def catalog_change_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         return _as_type(change)
 
     async def changes(info: Info, status: str | None = None) -> list[CatalogChange]:
+        if status is not None and status not in _STATUSES:
+            raise coded_error(Code.BAD_REQUEST, f"status {status!r} is not a catalog change status; use one of {', '.join(_STATUSES)}")
         return [_as_type(c) for c in await info.context.services.catalog_changes(status)]
 
     async def versions(info: Info) -> list[CatalogVersion]:

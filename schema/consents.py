@@ -39,6 +39,8 @@ def consent_mutations() -> dict[str, Any]:
                 raise coded_error(Code.BAD_REQUEST, f"{role} {code!r} is not a registered agency")
         if holder == item.provider:
             raise coded_error(Code.BAD_REQUEST, f"holder {holder} is the provider of {origin_item} itself; consent is for other holders")
+        if recipient == holder:
+            raise coded_error(Code.BAD_REQUEST, f"recipient {recipient} is the holder itself; consent is for passing {origin_item} on to another agency (R-25)")
         if until is not None and until < state.policy.today:
             raise coded_error(Code.BAD_REQUEST, f"until {until.isoformat()} is in the past")
         record = await state.services.consents.grant(origin_item, holder, recipient, until, state.principal.agency)

@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from authz.codes import Code
 from authz.model import ItemKind
-from schema.errors import coded_error
+from schema.errors import coded_error, plain_text
 
 __all__ = ["evidence_fields", "sealed_containers"]
 
@@ -109,7 +109,8 @@ def evidence_fields() -> dict[str, Any]:
     async def snapshots(info: Info, case_id: str) -> list[Snapshot]:
         agency = info.context.principal.agency
         operator = agency in info.context.services.bundle.operators
-        records = await info.context.services.snapshots.by_case(case_id, None if operator else agency)
+        case = plain_text(case_id, "caseId") or ""
+        records = await info.context.services.snapshots.by_case(case, None if operator else agency)
         return [_snapshot(r, info.context.services.evidence.verify_snapshot(r)) for r in records]
 
     return {

@@ -123,6 +123,36 @@ def _division_source(state: RequestState, entity: EntitySpec) -> DivisionSource:
     return DivisionSource(agency=provider, table=table, column=table.columns[binding.path])
 
 
+async def division_refusal(state: RequestState, entity: EntitySpec, key: str) -> GraphQLError | None:
+    """OUT_OF_DIVISION when the request's divisions apply and subject `key` is not on record
+    in them (the same rule and message as a read), PROVIDER_UNAVAILABLE when that cannot be
+    established; None when no division applies or the subject lies within."""
+    catalog = state.services.bundle.catalog
+    divisions = record_divisions(catalog, state.policy)
+    if not divisions:
+        return None
+    fetched = await fetch_subjects(state.services.stores, state.services.bundle.mappings, [key], (), divisions, _division_source(state, entity))
+    for exc in fetched.unavailable.values():
+        return coded_error(
+            Code.PROVIDER_UNAVAILABLE, f"provider {exc.agency} did not answer ({exc.reason}), so the subject's division cannot be established; retry later",
+            provider=exc.agency,
+        )
+    if key in fetched.out_of_division:
+        return _out_of_division(state, entity, key)
+    return None
+
+
+def _out_of_division(state: RequestState, entity: EntitySpec, key: str) -> GraphQLError:
+    holders = division_holders(state.services.bundle.catalog, state.policy)
+    return coded_error(
+        Code.OUT_OF_DIVISION,
+        f"{entity.name} {key} is not on record in division "
+        f"{', '.join(f'{division} of {agency}' for agency, division in holders)}; "
+        "district agencies receive only records of their own division (R-21a)",
+        article="R-21a",
+    )
+
+
 def _seal_records(state: RequestState, sealed: Mapping[str, str], containers: set[str], key: str, values: dict[str, Any], requested: list[str]) -> None:
     catalog = state.services.bundle.catalog
     now = dt.datetime.now(dt.timezone.utc)
@@ -192,15 +222,7 @@ async def load_subjects(
     views: list[Record | GraphQLError | None] = []
     for key in keys:
         if key in fetched.out_of_division:
-            views.append(
-                coded_error(
-                    Code.OUT_OF_DIVISION,
-                    f"{entity.name} {key} is not on record in division "
-                    f"{', '.join(f'{division} of {agency}' for agency, division in division_holders(catalog, state.policy))}; "
-                    "district agencies receive only records of their own division (R-21a)",
-                    article="R-21a",
-                )
-            )
+            views.append(_out_of_division(state, entity, key))
             continue
         record = fetched.records[key]
         if allowed and not record.found and not unavailable:

@@ -17,6 +17,7 @@ from authz.policy import decide_duty, record_divisions
 from resolvers.workflows import AccessRequest, Complaint, Objection, OpenRequestExists, Workflows, next_actions, next_status
 from schema.errors import coded_error, denial_error, plain_text, record_id
 from schema.identifiers import CHINA_TZ, InvalidIdentifier, parse_organization_code, parse_resident_id_number, parse_unified_social_credit_code
+from schema.subjects import division_refusal
 from schema.workflow_types import (
     AccessRequestStatus,
     AccessRequestType,
@@ -180,13 +181,18 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
             raise coded_error(Code.BAD_REQUEST, f"field {field!r} is not published by item {item} ({entry.name}); its fields: {', '.join(entry.fields) or 'none'}", item=item)
         if agency == entry.provider:
             raise coded_error(Code.BAD_REQUEST, f"{agency} is the provider of item {item}: correct your own record; an objection is a consumer's dispute (R-22)", item=item)
-        key = _PARSERS[bundle.schema.entities[path.split(".", 1)[0]].key_scalar](subject)
+        entity = bundle.schema.entities[path.split(".", 1)[0]]
+        key = _PARSERS[entity.key_scalar](subject)
         decision = state.services.decide(state.policy, (path,))[path]
         if not decision.allowed:
             raise GraphQLError(
                 f"{agency} could not obtain {path} under duty {duty or '(none)'}, so it has no shared value to object to: {decision.message} ({decision.article})",
                 extensions=decision.extensions,
             )
+        # nor of a subject outside its division: the objection's outcome would tell it about the record (R-21a)
+        refusal = await division_refusal(state, entity, key)
+        if refusal is not None:
+            raise refusal
         record = await Workflows(state.services.control).file_objection(
             item=item, provider=entry.provider, subject=key, field=path, claimed_value=_text(claimed_value, "claimedValue"),
             reason=_text(reason, "reason"), filed_by=agency, duty=duty, today=state.policy.today,
@@ -230,6 +236,13 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         if agency is None or not agency.holds(duty):
             held = ", ".join(sorted(agency.duties)) if agency else "none"
             raise coded_error(Code.DUTY_NOT_HELD, f"{code} does not hold duty {duty!r} (its duties: {held}); access is requested under one of its own duties (R-18)", article="R-18")
+        if duty not in state.principal.duties:
+            granted = ", ".join(sorted(state.principal.duties)) or "none"
+            raise coded_error(
+                Code.DUTY_NOT_GRANTED,
+                f"the access token does not grant duty {duty!r} (it grants: {granted}); obtain a token whose scope includes {duty}",
+                article="R-18",
+            )
         if entry.share_class is ShareClass.NONE:
             raise coded_error(Code.BAD_REQUEST, f"item {item} ({entry.name}) is listed as not shared; changing that is a catalog change (R-9), not an access request", item=item)
         because = None
@@ -269,6 +282,12 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
         record = await _visible(state, "access_request", "access request", id)
         if record.provider != state.principal.agency:
             raise coded_error(Code.FORBIDDEN, f"only {record.provider}, the provider of item {record.item}, confirms its supply (R-19b)", article="R-19b")
+        if record.status == "awaiting_decision":
+            raise coded_error(
+                Code.BAD_REQUEST,
+                f"access request {record.id} awaits the government's decision, which the operator records; supply is confirmed once it is approved (R-19b)",
+                status=record.status,
+            )
         _check_step("access_request", "access request", record, record.status, "supplied")
         updated = await Workflows(state.services.control).confirm_supply(record.id, state.principal.agency, _note(note), state.policy.today)
         if updated is None:
@@ -291,6 +310,12 @@ def workflow_fields() -> tuple[dict[str, Any], dict[str, Any]]:
             raise coded_error(Code.BAD_REQUEST, f"against {against!r} is not a registered agency")
         if against == agency:
             raise coded_error(Code.BAD_REQUEST, f"{agency} cannot complain about itself")
+        if against in state.services.bundle.operators:
+            # the operator investigates and answers complaints: it cannot judge its own case
+            raise coded_error(
+                Code.BAD_REQUEST,
+                f"{against} is the platform operator, which answers complaints (R-33); a complaint about the operator itself is made to the municipal government",
+            )
         record = await Workflows(state.services.control).file_complaint(
             filed_by=agency, against=against, article=plain_text(article, "article", required=False), description=_text(description, "description")
         )

@@ -31,6 +31,8 @@ async def test_widening_publishes_and_narrowing_waits_for_approval(agent: Any) -
 
     narrowing = (await operator.query(PROPOSE, {"item": "P03", "kind": "NARROW_SCOPE", "duty": "rs.insurance"})).json()["data"]["proposeCatalogChange"]
     assert narrowing["status"] == "awaiting-approval" and narrowing["version"] is None
+    twice = (await operator.query(PROPOSE, {"item": "P03", "kind": "NARROW_SCOPE", "duty": "rs.insurance"})).json()
+    assert codes(twice) == ["BAD_REQUEST"] and f"catalog change {narrowing['id']} already proposes this change" in twice["errors"][0]["message"]
     # not in effect before the approval
     assert (await insurance.query(MARITAL, duty="rs.insurance")).json()["data"]["person"] == {"maritalStatus": "married"}
 
@@ -43,6 +45,11 @@ async def test_widening_publishes_and_narrowing_waits_for_approval(agent: Any) -
     assert versions[-2]["author"] == "gz-zsj" and "WIDEN_SCOPE P03 rs.insurance" in versions[-2]["reason"]
     again = (await operator.query(APPROVE, {"id": narrowing["id"]})).json()
     assert codes(again) == ["BAD_REQUEST"]
+    listed = (await operator.query('{ catalogChanges(status: "published") { id } }')).json()["data"]["catalogChanges"]
+    assert narrowing["id"] in [c["id"] for c in listed]
+    for status in ("bogus", "published\\u0000"):
+        refused = (await operator.query(f'{{ catalogChanges(status: "{status}") {{ id }} }}')).json()
+        assert codes(refused) == ["BAD_REQUEST"] and "use one of awaiting-approval, published, rejected" in refused["errors"][0]["message"]
 
 
 async def test_only_the_operator_changes_the_catalog(agent: Any) -> None:
@@ -59,6 +66,8 @@ async def test_impossible_changes_are_refused(agent: Any) -> None:
         ({"item": "P03", "kind": "WIDEN_SCOPE", "duty": "xx.nothing"}, "held by no registered agency"),
         ({"item": "H01", "kind": "NARROW_SCOPE", "duty": "mz.assistance"}, "last duty"),
         ({"item": "P07", "kind": "MAKE_PUBLIC", "duty": None}, "never shared"),
+        ({"item": "P03", "kind": "WIDEN_SCOPE", "duty": "platform.operate"}, "gz-zsj holds duty platform.operate itself"),
+        ({"item": "H02", "kind": "MAKE_PUBLIC", "duty": None}, "holds copies of P03 obtained through sharing"),
     ]
     for variables, fragment in cases:
         body = (await operator.query(PROPOSE, variables)).json()

@@ -87,7 +87,9 @@ async def test_case_id_fixes_a_snapshot(agent: Any) -> None:
     (entry,) = fetched["entries"]
     assert entry["item"] == "P04" and entry["served"] == ["number", "spouseName"]
     assert entry["fields"]["number"] == "J440106-2018-001234"
-    listed = (await housing.query('{ snapshots(caseId: "ZJ-2026-7") { id } }')).json()["data"]["snapshots"]
+    listed = (await housing.query('{ snapshots(caseId: " ZJ-2026-7 ") { id } }')).json()["data"]["snapshots"]
+    nul = (await housing.query('{ snapshots(caseId: "ZJ\\u0000") { id } }')).json()
+    assert codes(nul) == ["BAD_REQUEST"] and "caseId must not contain NUL" in nul["errors"][0]["message"]
     assert snapshot_id in [s["id"] for s in listed]
     operator = (await agent("gz-zsj").query("query($id: ID!) { snapshot(id: $id) { id } }", {"id": snapshot_id})).json()
     assert operator["data"]["snapshot"]["id"] == snapshot_id

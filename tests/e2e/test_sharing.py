@@ -72,6 +72,8 @@ async def test_consent_input_is_checked(agent: Any) -> None:
     assert codes(past) == ["BAD_REQUEST"] and "past" in past["errors"][0]["message"]
     missing = (await mzj.query('mutation { withdrawOnwardConsent(id: "999999") { id } }')).json()
     assert codes(missing) == ["NOT_FOUND"]
+    itself = (await mzj.query('mutation { grantOnwardConsent(originItem: "P03", holder: "gz-zfcxjsj", recipient: "gz-zfcxjsj") { id } }')).json()
+    assert codes(itself) == ["BAD_REQUEST"] and "is the holder itself" in itself["errors"][0]["message"]
 
 
 async def test_on_behalf_of_is_decided_for_the_recipient(agent: Any) -> None:

@@ -19,6 +19,7 @@ LI_NA = "440106199203154525"
 CHEN_JING = "440106200002290024"
 TIANHE_COMPANY = "91440106MA59C8K17D"
 LIWAN_COMPANY = "91440103MA5D3N7W37"
+WANG_FANG = "44010319781120046X"
 OPERATOR = "gz-zsj"
 
 OBJECTION = "id item provider subject field status outcome rereadRequired overdue filedBy duty openStep { step awaiting startedOn due estimated overdue } steps { action actor at note }"
@@ -122,11 +123,18 @@ async def test_technical_difference_is_corrected_by_the_operator(agent: Any) -> 
         ("gz-rsj", "rs.insurance", {}, "NOT_IN_SCOPE", "could not obtain Person.maritalStatus"),
         ("gz-mzj", "mz.marriage", {}, "BAD_REQUEST", "provider of item P03"),
         ("gz-zfcxjsj", "zj.housing-security", {"reason": "a\u0000b"}, "BAD_REQUEST", "reason must not contain NUL"),
+        # 王芳 is registered in 440103, outside th-mzj's division: no objection about her record (R-21a)
+        ("th-mzj", "mz.assistance", {"item": "P06", "subject": WANG_FANG, "field": "socialInsurance.status"}, "OUT_OF_DIVISION", "not on record in division 440106"),
     ],
 )
 async def test_objection_input_is_checked(agent: Any, agency: str, duty: str | None, overrides: dict[str, str], code: str, says: str) -> None:
     body = await file(agent, agency, duty, **overrides)
     assert codes(body) == [code] and says in body["errors"][0]["message"], body
+
+
+async def test_a_district_agency_objects_to_records_of_its_own_division(agent: Any) -> None:
+    filed = data(await file(agent, "th-mzj", "mz.assistance", item="P06", subject=CHEN_JING, field="socialInsurance.status"), "fileObjection")
+    assert filed["status"] == "FILED" and filed["subject"] == CHEN_JING
 
 
 async def test_overdue_objection_steps(agent: Any, runtime: Any) -> None:
@@ -165,6 +173,11 @@ async def test_request_input_is_checked(agent: Any, item: str, duty: str, code: 
     assert codes(await run(agent, "gz-rsj", REQUEST, item=item, duty=duty)) == [code]
 
 
+async def test_a_request_is_made_under_a_duty_the_token_grants(agent: Any) -> None:
+    body = (await agent("gz-rsj").query(REQUEST, {"item": "E03", "duty": "rs.insurance"}, scope="rs.employment")).json()
+    assert codes(body) == ["DUTY_NOT_GRANTED"] and "does not grant duty 'rs.insurance' (it grants: rs.employment)" in body["errors"][0]["message"]
+
+
 async def test_out_of_catalog_request_is_decided_then_supplied(agent: Any, runtime: Any) -> None:
     waiting = data(await run(agent, "gz-swj", REQUEST, item="P06", duty="sw.collection"), "requestAccess")
     rid = waiting["id"]
@@ -172,7 +185,8 @@ async def test_out_of_catalog_request_is_decided_then_supplied(agent: Any, runti
     duplicate = await run(agent, "gz-swj", REQUEST, item="P06", duty="sw.collection")
     assert codes(duplicate) == ["BAD_REQUEST"] and f"access request {rid}" in duplicate["errors"][0]["message"]
     assert codes(await run(agent, "gz-swj", DECIDE, id=rid, approved=True)) == ["FORBIDDEN"]
-    assert codes(await run(agent, "gz-rsj", SUPPLY, id=rid)) == ["BAD_REQUEST"]  # not approved yet
+    early = await run(agent, "gz-rsj", SUPPLY, id=rid)  # not approved yet: the next step is not the provider's
+    assert codes(early) == ["BAD_REQUEST"] and "awaits the government's decision, which the operator records" in early["errors"][0]["message"]
 
     approved = data(await run(agent, OPERATOR, DECIDE, id=rid, approved=True), "decideAccessRequest")
     deadline = add_working_days(today(), 5)
@@ -264,10 +278,12 @@ async def test_complaint_is_answered_in_writing_and_kept(agent: Any, runtime: An
         await runtime.control.execute("DELETE FROM workflow_steps WHERE case_id = $1", int(cid))
 
 
-@pytest.mark.parametrize("against", ["gz-nobody", "gz-mzj"])
-async def test_complaint_needs_another_registered_agency(agent: Any, against: str) -> None:
+@pytest.mark.parametrize(
+    ("against", "says"), [("gz-nobody", "not a registered agency"), ("gz-mzj", "about itself"), (OPERATOR, "made to the municipal government")]
+)
+async def test_complaint_needs_another_registered_agency(agent: Any, against: str, says: str) -> None:
     body = await run(agent, "gz-mzj", 'mutation($a: String!) { fileComplaint(against: $a, description: "x") { id } }', a=against)
-    assert codes(body) == ["BAD_REQUEST"]
+    assert codes(body) == ["BAD_REQUEST"] and says in body["errors"][0]["message"]
 
 
 # --- obtainable materials (R-24b) ------------------------------------------------------------
