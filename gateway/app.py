@@ -184,7 +184,7 @@ def create_app(runtime_factory: Callable[[], Awaitable[Runtime]], cors_origins: 
         body["extensions"] = extensions
         codes = sorted({str((e.extensions or {}).get("code")) for e in result.errors or []})
         outcome = _outcome(result.data, codes)
-        if not await _record(rt, state, query, operation_name, outcome, started):
+        if not await _record(rt, state, query, operation_name, outcome, started, _REFUSALS.intersection(codes)):
             return refuse(*_AUDIT_UNAVAILABLE)
         metrics.observe(state, outcome, time.perf_counter() - started)
         _log(request_id, principal.agency, principal.client_id, duty, sorted(state.fields_requested), outcome, started, codes, len(state.subjects))
@@ -274,6 +274,8 @@ async def _store_snapshot(rt: Runtime, state: RequestState) -> dict[str, Any]:
     return {"id": record.id, "caseId": record.case_id, "records": len(record.records)}
 
 
+# the codes of a request refused (in part) by the sharing rules or a role, not failed; its
+# event records each of them (gateway.audit), which the monitor and the usage report read
 _REFUSALS = {str(c) for c in (Code.NOT_IN_SCOPE, Code.OUT_OF_DIVISION, Code.REDISTRIBUTION_BLOCKED, Code.DUTY_REQUIRED, Code.FORBIDDEN)}
 
 
@@ -285,13 +287,15 @@ def _outcome(data: dict[str, Any] | None, codes: list[str]) -> str:
     return "refused" if _REFUSALS & set(codes) else "error"
 
 
-async def _record(rt: Runtime, state: RequestState, query: str, operation_name: str | None, outcome: str, started: float) -> bool:
+async def _record(
+    rt: Runtime, state: RequestState, query: str, operation_name: str | None, outcome: str, started: float, refusals: set[str] | None = None
+) -> bool:
     """Append the operation's ledger event; False when it could not be made durable (fail closed)."""
     if rt.ledger is None:
         return True
     latency = (time.perf_counter() - started) * 1000
     try:
-        event = disclosure_event(rt.ledger, state, query=query, operation_name=operation_name, outcome=outcome, latency_ms=latency)
+        event = disclosure_event(rt.ledger, state, query=query, operation_name=operation_name, outcome=outcome, latency_ms=latency, refusals=refusals or ())
     except (TypeError, ValueError) as exc:
         # an event the ledger refuses to hold is an event not recorded: nothing is served
         log.error(json.dumps({"event": "audit-unrecordable", "requestId": state.request_id, "reason": str(exc)}))

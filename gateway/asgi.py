@@ -29,11 +29,13 @@ def app_from_environment() -> Starlette:
     """An app for the configuration file named by GOVSHARE_CONFIG (`uvicorn --factory`)."""
     from gateway.app import create_app
     from gateway.runtime import Runtime
-    from gateway.settings import Settings
+    from gateway.settings import ConfigError, Settings
 
+    if not os.environ.get(CONFIG_ENV):
+        raise ConfigError(f"{CONFIG_ENV} must name the gateway's configuration file")
     settings = Settings.from_file(Path(os.environ[CONFIG_ENV]), os.environ)
     if not settings.database_url:
-        raise RuntimeError(f"{os.environ[CONFIG_ENV]}: database_url (the control database) is required")
+        raise ConfigError(f"{os.environ[CONFIG_ENV]}: database_url (the control database) is required")
     configure_logging(settings.log_level)
     control = settings.database_url
     return create_app(lambda: Runtime.start(settings, control, settings.store_urls), settings.cors_origins)

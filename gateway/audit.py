@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Iterable
 
 import asyncpg
 
@@ -11,7 +12,12 @@ from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, operati
 from gateway.ledger.writer import LedgerWriter
 from schema.context import RequestState
 
-__all__ = ["disclosure_event", "ledger_key"]
+__all__ = ["WHOLE_REQUEST", "disclosure_event", "ledger_key"]
+
+WHOLE_REQUEST = "*"
+"""The `item` (and `field`) under which an event records a refusal that no catalog item stands
+for: the request's duty refused (DUTY_NOT_GRANTED, DUTY_REQUIRED, ...), a role's mutation
+refused (FORBIDDEN). Its provider is empty."""
 
 
 async def ledger_key(pool: asyncpg.Pool, configured: bytes | None) -> bytes:
@@ -32,18 +38,32 @@ def disclosure_event(
     operation_name: str | None,
     outcome: str,
     latency_ms: float,
+    refusals: Iterable[str] = (),
 ) -> DisclosureEvent:
+    """`refusals`: the refusal codes of the answer's errors, so that the event records each
+    of them, against the fields it refused where they are known, else under WHOLE_REQUEST."""
     catalog = state.services.bundle.catalog
     # per item, the fields denied and why (a field denied twice keeps the later code)
     denied: dict[str, dict[str, DeniedField]] = {}
     for decision in state.denied:
-        if decision.item:
-            denied.setdefault(decision.item, {})[decision.field] = DeniedField(decision.field, str(decision.code))
+        denied.setdefault(decision.item or WHOLE_REQUEST, {})[decision.field] = DeniedField(decision.field, str(decision.code))
     for path in state.unavailable:
         binding = catalog.bindings.get(path)
         if binding is not None:
             denied.setdefault(binding.item, {})[path] = DeniedField(path, "PROVIDER_UNAVAILABLE")
     served = state.served
+    refused = set(refusals)
+    if "OUT_OF_DIVISION" in refused:
+        # subjects outside the division are refused whole (R-21a): the fields asked for, allowed
+        # and read for no subject are the ones that division refused
+        taken = {f for e in served.values() for f in e.fields} | {f for fields in denied.values() for f in fields}
+        for path in sorted(state.fields_requested - taken):
+            binding = catalog.bindings.get(path)
+            if binding is not None:
+                denied.setdefault(binding.item, {})[path] = DeniedField(path, "OUT_OF_DIVISION")
+    recorded = {d.code for fields in denied.values() for d in fields.values()}
+    for code in refused - recorded:
+        denied.setdefault(WHOLE_REQUEST, {})[code] = DeniedField(WHOLE_REQUEST, code)
     items = []
     for code in sorted(served.keys() | denied.keys()) if denied else sorted(served):
         item = catalog.items.get(code)
@@ -51,7 +71,7 @@ def disclosure_event(
         fields = denied.get(code)
         items.append(ItemDisclosure(
             code,
-            item.provider if item else "?",
+            item.provider if item else "" if code == WHOLE_REQUEST else "?",
             tuple(sorted(entry.fields)) if entry else (),
             tuple(fields[f] for f in sorted(fields)) if fields else (),
         ))

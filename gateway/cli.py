@@ -8,14 +8,20 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
 from gateway.asgi import CONFIG_ENV, configure_logging
-from gateway.settings import ConfigError, Settings
+from gateway.settings import ConfigError, Settings, url_problem
+
+if TYPE_CHECKING:
+    from gateway.catalog_files import CatalogBundle
+    from gateway.runtime import Runtime
 
 __all__ = ["main"]
 
@@ -66,37 +72,78 @@ data_dir_option = click.option(
 control_database_option = click.option(
     "--control-database",
     envvar="GOVSHARE_CONTROL_DATABASE",
-    default="govshare",
-    show_default=True,
-    help="Name of the gateway's control database on the server (env GOVSHARE_CONTROL_DATABASE).",
+    default=None,
+    help="Name of the gateway's control database on the server (env GOVSHARE_CONTROL_DATABASE);"
+    " default: the database --database-url names, else govshare.",
+)
+config_option = click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="A production settings file (as for `govshare serve`): its database_url and store_urls; default: the demo selection.",
 )
 
 
 def state_selection(command: Any) -> Any:
-    """The database selection every state-reading command shares with `govshare demo`."""
+    """The database selection every state-reading command shares with `govshare demo`, or a production file."""
     command = control_database_option(command)
     command = database_url_option(command)
-    return data_dir_option(command)
+    command = data_dir_option(command)
+    return config_option(command)
+
+
+def _named_database(database_url: str | None) -> str | None:
+    """The database `database_url` names, if any; `postgres`, the server's maintenance database,
+    names only the server (the demo's usual `--database-url`), whose control database is `govshare`."""
+    if not database_url or url_problem(database_url):
+        return None  # building the settings names the problem
+    name = unquote(urlsplit(database_url).path.lstrip("/"))
+    return name if name and name != "postgres" else None
+
+
+def _bundle(settings: Settings) -> CatalogBundle:
+    from gateway.catalog_files import CatalogError, catalog_files, load_bundle
+
+    try:
+        return load_bundle(catalog_files(settings.catalog_dir))
+    except CatalogError as exc:
+        raise click.ClickException(f"the catalog is not valid:\n{exc}") from None
+
+
+def _configured(config_file: Path) -> tuple[str, dict[str, str], Settings]:
+    """(control DSN, agency store DSNs, settings) of a production settings file."""
+    ctx = click.get_current_context()
+    given = [f"--{n.replace('_', '-')}" for n in ("data_dir", "database_url", "control_database") if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"--config names the databases; leave out {', '.join(given)}")
+    settings = Settings.from_file(config_file, os.environ)
+    if not settings.database_url:
+        raise click.UsageError(f"{config_file}: database_url (the control database) is required")
+    bundle = _bundle(settings)
+    missing = sorted(set(bundle.mappings) - set(settings.store_urls))
+    if missing:
+        raise click.UsageError(f"{config_file}: store_urls lacks the data store of {', '.join(missing)}")
+    return settings.database_url, {a: settings.store_urls[a] for a in bundle.mappings}, settings
 
 
 @contextlib.contextmanager
-def _selected(data_dir: Path, database_url: str | None, control_database: str) -> Iterator[tuple[str, dict[str, str], Settings]]:
-    """(control DSN, agency store DSNs, settings) of the selected server; an embedded one stops afterwards."""
-    from gateway.catalog_files import CatalogError, catalog_files, load_bundle
+def _selected(
+    data_dir: Path, database_url: str | None, control_database: str | None, config_file: Path | None = None
+) -> Iterator[tuple[str, dict[str, str], Settings]]:
+    """(control DSN, agency store DSNs, settings) of a production file or of the selected server; an embedded one stops afterwards."""
     from gateway.database import select_server
     from gateway.runtime import store_database_name
 
+    if config_file is not None:
+        yield _configured(config_file)
+        return
+    control_database = control_database or _named_database(database_url)
     settings = Settings.from_environ(os.environ, data_dir=data_dir, database_url=database_url, control_database=control_database)
     if not database_url and not (data_dir / "pgdata").exists():
-        raise click.UsageError(f"no gateway state in {data_dir}: run `govshare demo --data-dir {data_dir}` first, or pass --database-url")
+        raise click.UsageError(f"no gateway state in {data_dir}: run `govshare demo --data-dir {data_dir}` first, or pass --database-url or --config")
     server = select_server(database_url, data_dir)
     try:
-        try:
-            bundle = load_bundle(catalog_files(settings.catalog_dir))
-        except CatalogError as exc:
-            raise click.ClickException(f"the catalog is not valid:\n{exc}") from None
+        bundle = _bundle(settings)
         stores = {a: server.dsn(store_database_name(settings, a)) for a in bundle.mappings}
-        yield server.dsn(control_database), stores, settings
+        yield server.dsn(settings.control_database), stores, settings
     finally:
         server.stop()
 
@@ -106,8 +153,9 @@ def _selected(data_dir: Path, database_url: str | None, control_database: str) -
 @click.option("--port", default=8000, show_default=True, type=int)
 @data_dir_option
 @database_url_option
+@control_database_option
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
-def demo(host: str, port: int, data_dir: Path, database_url: str | None, log_level: str) -> None:
+def demo(host: str, port: int, data_dir: Path, database_url: str | None, control_database: str | None, log_level: str) -> None:
     """Create (or reuse) the demo world's databases and serve the gateway over them."""
     import uvicorn
 
@@ -117,7 +165,9 @@ def demo(host: str, port: int, data_dir: Path, database_url: str | None, log_lev
     from gateway.runtime import Runtime
 
     configure_logging(log_level)
-    settings = Settings.from_environ(os.environ, demo=True, data_dir=data_dir, database_url=database_url)
+    # the same selection as the commands that read state afterwards
+    control_database = control_database or _named_database(database_url)
+    settings = Settings.from_environ(os.environ, demo=True, data_dir=data_dir, database_url=database_url, control_database=control_database)
     with console.status("starting PostgreSQL" if not database_url else "connecting to PostgreSQL"):
         server = select_server(database_url, data_dir)
     try:
@@ -182,33 +232,58 @@ def serve(config_file: Path, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.runtime import Runtime
 
     try:
-        settings = Settings.from_file(config_file, os.environ)
+        control, _, settings = _configured(config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    if not settings.database_url:
-        raise click.UsageError(f"{config_file}: database_url (the control database) is required")
-    from gateway.catalog_files import CatalogError, catalog_files, load_bundle
-
-    try:
-        bundle = load_bundle(catalog_files(settings.catalog_dir))
-    except CatalogError as exc:
-        raise click.ClickException(f"the catalog is not valid:\n{exc}") from None
-    missing = sorted(set(bundle.mappings) - set(settings.store_urls))
-    if missing:
-        raise click.UsageError(f"{config_file}: store_urls lacks the data store of {', '.join(missing)}")
     configure_logging(settings.log_level)
+    # the gateway is started before uvicorn takes over (in uvicorn's event loop): what stops it
+    # (a database that does not exist, clients on the demo's secrets) ends the command in one
+    # line, not in uvicorn's "Application startup failed" traceback
     if workers > 1:
-        # each worker process builds its own app from the same configuration file
+        # each worker process builds its own app from the same configuration file, once this
+        # process has seen that it starts
+        async def check() -> None:
+            await (await _started(settings, control)).close()
+
+        asyncio.run(check())
         os.environ[CONFIG_ENV] = str(config_file.resolve())
         uvicorn.run("gateway.asgi:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning", proxy_headers=True)
         return
-    control = settings.database_url
-    app = create_app(lambda: Runtime.start(settings, control, settings.store_urls), settings.cors_origins)
+    started: list[Runtime] = []
+
+    class Server(uvicorn.Server):
+        async def serve(self, sockets: Any = None) -> None:
+            started.append(await _started(settings, control))
+            await super().serve(sockets)
+
+    async def runtime() -> Runtime:
+        return started.pop()
+
+    app = create_app(runtime, settings.cors_origins)
     _exit_cleanly_on_signals()
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=True)).run()
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=True)).run()
+
+
+async def _started(settings: Settings, control: str) -> Runtime:
+    """The gateway's runtime, started; what stops it from starting becomes a one-line error."""
+    import asyncpg
+    import httpx
+
+    from gateway.catalog_files import CatalogError
+    from gateway.runtime import Runtime
+
+    try:
+        return await Runtime.start(settings, control, settings.store_urls)
+    except CatalogError as exc:
+        raise click.ClickException(f"the catalog does not fit the data stores:\n{exc}") from None
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise click.ClickException(f"database_url (the control database) cannot be used: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"trusted_jwks cannot be read: {exc}") from None
+    except ValueError as exc:  # Runtime.start's refusals: clients on the demo's secrets, incomplete trusted_* settings
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()

@@ -8,6 +8,7 @@ import json
 import asyncpg
 from joserfc.jwk import ECKey
 
+from gateway.audit import WHOLE_REQUEST
 from gateway.catalog_files import CatalogBundle, catalog_files, load_bundle
 from gateway.catalog_versions import published_bundle
 from gateway.ledger import jws_verifier, verify_ledger
@@ -16,34 +17,37 @@ from gateway.settings import Settings
 from resolvers.stores import AgencyStores, ProviderUnavailable
 from resolvers.workflows import overdue_steps, overdue_supplies
 
-__all__ = ["findings", "ledger_findings", "run_monitor", "signing_public_keys"]
+__all__ = ["BEYOND_DUTY", "findings", "ledger_findings", "run_monitor", "signing_public_keys"]
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
+
+# Refusals that are use beyond duty (R-18, R-34(4)): an item outside the scope of the duty asked
+# under (NOT_IN_SCOPE), a duty the token does not grant or the agency does not hold
+# (DUTY_NOT_GRANTED, DUTY_NOT_HELD). Not: DUTY_REQUIRED (no duty named, a client's mistake),
+# FORBIDDEN (a mutation of another role), REDISTRIBUTION_BLOCKED (decided only once the duty is
+# in scope: the copy's holder lacks the origin provider's consent, R-25), INVALID_ON_BEHALF_OF
+# (a malformed recipient), OUT_OF_DIVISION (a finding of its own, R-21a).
+BEYOND_DUTY = ("NOT_IN_SCOPE", "DUTY_NOT_GRANTED", "DUTY_NOT_HELD")
 
 
 async def ledger_findings(conn: asyncpg.Connection, now: dt.datetime, *, window_days: int = 30, unavailable_threshold: int = 3, volume_factor: float = 3.0, volume_floor: int = 100) -> list[Finding]:
     findings: list[Finding] = []
     since = now - dt.timedelta(days=window_days)
     rows = await conn.fetch(
-        "SELECT e.agency, coalesce(e.duty, '') AS duty, d->>'code' AS code, i->>'item' AS item, count(*) AS n"
+        "SELECT e.agency, coalesce(e.duty, '') AS duty, d->>'code' AS code, i->>'item' AS item, count(DISTINCT e.seq) AS n"
         " FROM disclosure_events e, jsonb_array_elements(e.items) i, jsonb_array_elements(i->'denied') d"
-        " WHERE e.time >= $1 AND d->>'code' IN ('NOT_IN_SCOPE', 'REDISTRIBUTION_BLOCKED', 'OUT_OF_DIVISION')"
+        " WHERE e.time >= $1 AND d->>'code' = ANY($2::text[])"
         " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
         since,
+        [*BEYOND_DUTY, "OUT_OF_DIVISION"],
     )
     for row in rows:
-        findings.append(
-            Finding(
-                "USE_BEYOND_DUTY", "warning", row["agency"], "R-34(4)", f"item {row['item']}",
-                f"{row['n']} denied field request(s) with {row['code']} under duty {row['duty'] or '(none)'} since {since.date()}",
-            )
-        )
-    refused = await conn.fetch(
-        "SELECT agency, count(*) AS n FROM disclosure_events WHERE time >= $1 AND outcome = 'refused' AND items = '[]'::jsonb GROUP BY agency ORDER BY agency",
-        since,
-    )
-    for row in refused:
-        findings.append(Finding("USE_BEYOND_DUTY", "warning", row["agency"], "R-18", "duty", f"{row['n']} request(s) refused for their duty since {since.date()}"))
+        whole = row["item"] == WHOLE_REQUEST
+        evidence = f"{row['n']} request(s) denied with {row['code']} under duty {row['duty'] or '(none)'} since {since.date()}"
+        if row["code"] == "OUT_OF_DIVISION":
+            findings.append(Finding("OUT_OF_DIVISION", "warning", row["agency"], "R-21a", "subjects" if whole else f"item {row['item']}", evidence))
+        else:
+            findings.append(Finding("USE_BEYOND_DUTY", "warning", row["agency"], "R-18" if whole else "R-34(4)", "duty" if whole else f"item {row['item']}", evidence))
     outages = await conn.fetch(
         "SELECT i->>'provider' AS provider, count(DISTINCT e.seq) AS n FROM disclosure_events e, jsonb_array_elements(e.items) i, jsonb_array_elements(i->'denied') d"
         " WHERE e.time >= $1 AND d->>'code' = 'PROVIDER_UNAVAILABLE' GROUP BY 1 HAVING count(DISTINCT e.seq) >= $2 ORDER BY 1",
@@ -73,7 +77,7 @@ async def ledger_findings(conn: asyncpg.Connection, now: dt.datetime, *, window_
 
 async def findings(bundle: CatalogBundle, stores: AgencyStores, pool: asyncpg.Pool, now: dt.datetime) -> list[Finding]:
     """Every check: catalog and stores (R-17, R-34(5), R-34(6)), providers (R-32), the ledger
-    (R-34(1), R-34(3), R-34(4)) and the workflows' deadlines (R-19b, R-22)."""
+    (R-21a, R-34(1), R-34(3), R-34(4)) and the workflows' deadlines (R-19b, R-22)."""
     found: list[Finding] = []
     for agency, mapping in sorted(bundle.mappings.items()):
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli import _selected, console, control_database_option, data_dir_option, database_url_option, main, state_selection
+from gateway.cli import _bundle, _selected, console, main, state_selection
 from gateway.settings import Settings
 
 __all__: list[str] = []
@@ -26,7 +25,7 @@ def audit() -> None:
 
 @audit.command("verify")
 @state_selection
-def audit_verify(data_dir: Path, database_url: str | None, control_database: str) -> None:
+def audit_verify(config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None) -> None:
     """Check the whole hash chain and every signed checkpoint; exit 1 naming the first broken event."""
     import asyncpg
 
@@ -41,7 +40,7 @@ def audit_verify(data_dir: Path, database_url: str | None, control_database: str
         finally:
             await conn.close()
 
-    with _selected(data_dir, database_url, control_database) as (control, _, _settings):
+    with _selected(data_dir, database_url, control_database, config_file) as (control, _, _settings):
         try:
             report = asyncio.run(run(control))
         except (OSError, asyncpg.PostgresError) as exc:
@@ -54,11 +53,11 @@ def audit_verify(data_dir: Path, database_url: str | None, control_database: str
 @main.command()
 @state_selection
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def monitor(data_dir: Path, database_url: str | None, control_database: str, output: str) -> None:
+def monitor(config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None, output: str) -> None:
     """Report violations of the regulation (R-17, R-32, R-34); exit 1 when there are findings."""
     from gateway.compliance import run_monitor
 
-    with _selected(data_dir, database_url, control_database) as (control, stores, settings):
+    with _selected(data_dir, database_url, control_database, config_file) as (control, stores, settings):
         findings = asyncio.run(run_monitor(settings, control, stores))
     if output == "json":
         click.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
@@ -84,11 +83,10 @@ def report() -> None:
 @click.option("--agency", default=None, help="One agency's report; default: all agencies, ranked.")
 @click.option("--format", "output_format", type=click.Choice(["md", "csv", "html"]), default="md", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of standard output.")
-def report_usage(data_dir: Path, database_url: str | None, control_database: str, year: int, agency: str | None, output_format: str, output: Path | None) -> None:
+def report_usage(config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None, year: int, agency: str | None, output_format: str, output: Path | None) -> None:
     """Each agency's annual use of shared information: per item, provider and duty."""
     import asyncpg
 
-    from gateway.catalog_files import catalog_files, load_bundle
     from gateway.report import collect_usage, render_csv, render_html, render_markdown
 
     async def run(dsn: str, names: dict[str, str]) -> Any:
@@ -98,8 +96,8 @@ def report_usage(data_dir: Path, database_url: str | None, control_database: str
         finally:
             await conn.close()
 
-    with _selected(data_dir, database_url, control_database) as (control, _, settings):
-        names = {a.code: a.name for a in load_bundle(catalog_files(settings.catalog_dir)).catalog.agencies.values()}
+    with _selected(data_dir, database_url, control_database, config_file) as (control, _, settings):
+        names = {a.code: a.name for a in _bundle(settings).catalog.agencies.values()}
         if agency is not None and agency not in names:
             raise click.UsageError(f"--agency {agency!r} is not a registered agency; known: {', '.join(sorted(names))}")
         usage = asyncio.run(run(control, names))
@@ -113,7 +111,10 @@ def report_usage(data_dir: Path, database_url: str | None, control_database: str
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--jwks", "jwks_source", required=True, help="The providers' public keys: a JWKS file or URL (the gateway's /.well-known/jwks.json).")
+@click.option(
+    "--jwks", "jwks_source", required=True,
+    help="The providers' public keys (the gateway's /.well-known/jwks.json): a JWKS file, or an https:// URL; plain http:// is refused.",
+)
 def verify(file: Path, jwks_source: str) -> None:
     """Verify the electronic seals in FILE offline (one seal per line, or any JSON holding seals)."""
     import httpx
@@ -175,13 +176,7 @@ def clients() -> None:
     """OAuth2 clients of the agencies."""
 
 
-_config_option = click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-    help="Production settings (the control database); default: the demo selection.",
-)
-
-
-def _with_registry(config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str, change: Any) -> Any:
+def _with_registry(config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None, change: Any) -> Any:
     """Runs `change(conn, settings)` on the control database of the production settings or of the demo selection."""
     import asyncpg
 
@@ -195,12 +190,7 @@ def _with_registry(config_file: Path | None, data_dir: Path, database_url: str |
         finally:
             await conn.close()
 
-    if config_file is not None:
-        settings = Settings.from_file(config_file, os.environ)
-        if not settings.database_url:
-            raise click.UsageError(f"{config_file}: database_url (the control database) is required")
-        return asyncio.run(run(settings.database_url, settings))
-    with _selected(data_dir, database_url, control_database) as (control, _, settings):
+    with _selected(data_dir, database_url, control_database, config_file) as (control, _, settings):
         return asyncio.run(run(control, settings))
 
 
@@ -216,12 +206,9 @@ def _client_id(value: str | None) -> str | None:
 
 @clients.command("add")
 @click.argument("agency")
-@_config_option
-@data_dir_option
-@database_url_option
-@control_database_option
+@state_selection
 @click.option("--client-id", default=None, callback=lambda _c, _p, v: _client_id(v), help="Default: the agency code. Letters, digits, '.', '_' and '-', at most 64.")
-def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str, client_id: str | None) -> None:
+def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None, client_id: str | None) -> None:
     """Register a client for AGENCY with every duty it holds; prints the secret once (only its hash is kept)."""
     from gateway.auth.registry import register_client
     from gateway.auth.secrets import new_secret
@@ -244,11 +231,8 @@ def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_
 
 @clients.command("rotate")
 @click.argument("client_id")
-@_config_option
-@data_dir_option
-@database_url_option
-@control_database_option
-def clients_rotate(client_id: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str) -> None:
+@state_selection
+def clients_rotate(client_id: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None) -> None:
     """Give CLIENT_ID a new secret; prints it once. The old one stops working at once."""
     from gateway.auth.registry import rotate_client_secret
     from gateway.auth.secrets import new_secret
@@ -263,17 +247,31 @@ def clients_rotate(client_id: str, config_file: Path | None, data_dir: Path, dat
 
 @clients.command("disable")
 @click.argument("client_id")
-@_config_option
-@data_dir_option
-@database_url_option
-@control_database_option
-def clients_disable(client_id: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str) -> None:
-    """Disable CLIENT_ID: it gets no more tokens (those issued stay valid until they expire)."""
+@state_selection
+def clients_disable(client_id: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None) -> None:
+    """Disable CLIENT_ID: it gets no more tokens (those issued stay valid until they expire); `clients enable` undoes it."""
     from gateway.auth.registry import disable_client
 
     if not _with_registry(config_file, data_dir, database_url, control_database, lambda conn, _: disable_client(conn, client_id)):
         raise click.ClickException(f"there is no enabled client {client_id}")
     click.echo(f"client {client_id} disabled")
+
+
+@clients.command("enable")
+@click.argument("client_id")
+@state_selection
+def clients_enable(client_id: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None) -> None:
+    """Enable the disabled CLIENT_ID again with a new secret, printed once; the secret it had stays refused."""
+    from gateway.auth.registry import enable_client
+    from gateway.auth.secrets import new_secret
+
+    # a client is often disabled because its secret leaked: it never comes back with that one
+    secret = new_secret()
+    if not _with_registry(config_file, data_dir, database_url, control_database, lambda conn, _: enable_client(conn, client_id, secret)):
+        raise click.ClickException(f"there is no disabled client {client_id}")
+    click.echo(f"client_id: {client_id}")
+    click.echo(f"client_secret: {secret}")
+    console.print("Store the secret now: the gateway keeps only its hash. Running gateways accept it at once.")
 
 
 @main.group()
@@ -284,10 +282,11 @@ def keys() -> None:
 @keys.command("rotate-seal")
 @click.argument("agency")
 @state_selection
-def keys_rotate_seal(agency: str, data_dir: Path, database_url: str | None, control_database: str) -> None:
+def keys_rotate_seal(agency: str, config_file: Path | None, data_dir: Path, database_url: str | None, control_database: str | None) -> None:
     """Give AGENCY a new seal key; older keys stay published, so older seals keep verifying."""
     import asyncpg
 
+    from authz.model import ItemKind
     from gateway.evidence import rotate_seal_key
 
     async def run(dsn: str) -> str:
@@ -295,10 +294,16 @@ def keys_rotate_seal(agency: str, data_dir: Path, database_url: str | None, cont
         try:
             return await rotate_seal_key(pool, agency)
         except KeyError:
-            raise click.UsageError(f"{agency} has no seal key: only providers of licenses and documents seal") from None
+            raise click.UsageError(f"{agency} has no seal key yet: a gateway makes one when it first starts") from None
         finally:
             await pool.close()
 
-    with _selected(data_dir, database_url, control_database) as (control, _, _settings):
+    with _selected(data_dir, database_url, control_database, config_file) as (control, _, settings):
+        catalog = _bundle(settings).catalog
+        if agency not in catalog.agencies:
+            raise click.UsageError(f"{agency!r} is not a registered agency; known: {', '.join(sorted(catalog.agencies))}")
+        sealing = sorted({i.provider for i in catalog.items.values() if i.kind in (ItemKind.LICENSE, ItemKind.DOCUMENT)})
+        if agency not in sealing:
+            raise click.UsageError(f"{agency} has no seal key: only providers of licenses and documents seal ({', '.join(sealing)})")
         kid = asyncio.run(run(control))
     click.echo(f"new seal key {kid}; running gateways sign with it from now on")

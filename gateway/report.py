@@ -10,8 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import asyncpg
+import orjson
 
-__all__ = ["UsageRow", "UsageReport", "collect_usage", "render_csv", "render_html", "render_markdown"]
+from gateway.audit import WHOLE_REQUEST
+
+__all__ = ["AgencyUsage", "UsageRow", "UsageReport", "collect_usage", "render_csv", "render_html", "render_markdown"]
 
 
 @dataclass
@@ -26,21 +29,25 @@ class UsageRow:
 
 
 @dataclass
+class AgencyUsage:
+    """An agency's requests, each counted once however many items it touched."""
+
+    requests: int = 0
+    denials: int = 0
+    subjects: set[str] = field(default_factory=set)
+
+
+@dataclass
 class UsageReport:
     year: int
     agency: str | None
     rows: list[UsageRow]
     names: dict[str, str]
+    agencies: dict[str, AgencyUsage] = field(default_factory=dict)
 
     def ranking(self) -> list[tuple[str, int, int, int]]:
-        """(agency, requests served, distinct subjects, denials), most active first."""
-        totals: dict[str, list[object]] = defaultdict(lambda: [0, set(), 0])
-        for row in self.rows:
-            entry = totals[row.agency]
-            entry[0] = int(entry[0]) + row.requests  # type: ignore[call-overload]
-            entry[1] |= row.subjects  # type: ignore[operator]
-            entry[2] = int(entry[2]) + row.denials  # type: ignore[call-overload]
-        ranked = [(a, int(t[0]), len(t[1]), int(t[2])) for a, t in totals.items()]  # type: ignore[arg-type, call-overload]
+        """(agency, requests served, distinct subjects, requests denied in whole or in part), most active first."""
+        ranked = [(a, u.requests, len(u.subjects), u.denials) for a, u in self.agencies.items()]
         return sorted(ranked, key=lambda r: (-r[1], r[0]))
 
 
@@ -48,27 +55,40 @@ async def collect_usage(conn: asyncpg.Connection, year: int, agency: str | None,
     since = dt.datetime(year, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     until = since.replace(year=year + 1)
     rows: dict[tuple[str, str, str, str], UsageRow] = {}
+    agencies: dict[str, AgencyUsage] = {}
     async with conn.transaction(readonly=True):
         cursor = conn.cursor(
-            "SELECT e.agency, coalesce(e.duty, '') AS duty, e.subjects, i->>'item' AS item, i->>'provider' AS provider,"
-            " jsonb_array_length(i->'served') AS served, jsonb_array_length(i->'denied') AS denied"
-            " FROM disclosure_events e, jsonb_array_elements(e.items) i"
-            " WHERE e.time >= $1 AND e.time < $2 AND ($3::text IS NULL OR e.agency = $3)",
+            "SELECT agency, coalesce(duty, '') AS duty, outcome, subjects, items FROM disclosure_events"
+            " WHERE time >= $1 AND time < $2 AND ($3::text IS NULL OR agency = $3)",
             since,
             until,
             agency,
             prefetch=2000,
         )
         async for record in cursor:
-            key = (record["agency"], record["item"], record["provider"], record["duty"])
-            row = rows.setdefault(key, UsageRow(*key))
-            if record["served"]:
-                row.requests += 1
-                row.subjects.update(record["subjects"])
-            if record["denied"]:
-                row.denials += 1
+            entries = orjson.loads(record["items"])
+            if not entries and record["outcome"] == "refused":
+                # refused as a whole before events recorded the refusal's code
+                entries = [{"item": WHOLE_REQUEST, "provider": "", "served": [], "denied": [WHOLE_REQUEST]}]
+            usage = agencies.setdefault(record["agency"], AgencyUsage())
+            served = denied = False
+            for entry in entries:
+                key = (record["agency"], entry["item"], entry["provider"], record["duty"])
+                row = rows.setdefault(key, UsageRow(*key))
+                if entry["served"]:
+                    row.requests += 1
+                    row.subjects.update(record["subjects"])
+                    served = True
+                if entry["denied"]:
+                    row.denials += 1
+                    denied = True
+            if served:
+                usage.requests += 1
+                usage.subjects.update(record["subjects"])
+            if denied:
+                usage.denials += 1
     ordered = sorted(rows.values(), key=lambda r: (r.agency, r.item, r.duty))
-    return UsageReport(year, agency, ordered, names)
+    return UsageReport(year, agency, ordered, names, agencies)
 
 
 def _title(report: UsageReport) -> str:
@@ -77,13 +97,31 @@ def _title(report: UsageReport) -> str:
 
 
 def render_markdown(report: UsageReport) -> str:
-    lines = [f"# {_title(report)}", "", "## Ranking", "", "| agency | requests served | subjects | denials |", "| --- | ---: | ---: | ---: |"]
-    lines += [f"| {a} {report.names.get(a, '')} | {r} | {s} | {d} |" for a, r, s, d in report.ranking()]
-    lines += ["", "## By item, provider and duty", "", "| agency | item | provider | duty | requests | subjects | denials |", "| --- | --- | --- | --- | ---: | ---: | ---: |"]
-    lines += [f"| {r.agency} | {r.item} | {r.provider} | {r.duty} | {r.requests} | {len(r.subjects)} | {r.denials} |" for r in report.rows]
+    lines = [f"# {_md(_title(report))}", ""]
     if not report.rows:
-        lines.append("\nNo shared information was requested in this year.")
+        return "\n".join([*lines, "No shared information was requested in this year."]) + "\n"
+    lines += ["## Ranking", "", "| agency | requests served | subjects | denials |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {_md(a)} {_md(report.names.get(a, ''))} | {r} | {s} | {d} |" for a, r, s, d in report.ranking()]
+    lines += ["", "## By item, provider and duty", "", "| agency | item | provider | duty | requests | subjects | denials |", "| --- | --- | --- | --- | ---: | ---: | ---: |"]
+    lines += [
+        f"| {_md(r.agency)} | {_md(r.item)} | {_md(r.provider)} | {_md(r.duty)} | {r.requests} | {len(r.subjects)} | {r.denials} |" for r in report.rows
+    ]
+    if _refused_whole(report):
+        lines += ["", _WHOLE_NOTE]
     return "\n".join(lines) + "\n"
+
+
+_WHOLE_NOTE = f"Item {WHOLE_REQUEST}: requests refused as a whole, for no one item (a duty the token does not grant, a mutation of another role)."
+_MARKDOWN = str.maketrans({"\\": "\\\\", "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "<br>", "\n": "<br>"})
+
+
+def _refused_whole(report: UsageReport) -> bool:
+    return any(r.item == WHOLE_REQUEST for r in report.rows)
+
+
+def _md(text: str) -> str:
+    """Catalog text in a Markdown table cell: no raw HTML, no column break, one line."""
+    return text.replace("\r\n", "\n").translate(_MARKDOWN)
 
 
 def render_csv(report: UsageReport) -> str:
@@ -124,7 +162,7 @@ def render_html(report: UsageReport) -> str:
     ranking = report.ranking()
     sections = [
         f"<h1>{title}</h1>",
-        "<p>Blue: requests served; red: requests with denied fields.</p>",
+        f"<p>Blue: requests served; red: requests denied in whole or in part.{' ' + _WHOLE_NOTE if _refused_whole(report) else ''}</p>",
         "<h2>Agencies</h2>",
         _bars([(f"{a} {report.names.get(a, '')}", r, d) for a, r, _, d in ranking]),
     ]

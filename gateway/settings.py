@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +32,28 @@ def _float(name: str, value: str) -> float:
         return float(value)
     except ValueError:
         raise ConfigError(f"{name}={value!r} is not a number") from None
+
+
+def _whole(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number") from None
+
+
+def _ledger_key(name: str, value: str) -> bytes:
+    # the key is a secret: messages never repeat it
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be hex (an even number of the digits 0-9, a-f)") from None
+    if len(key) < 16:
+        raise ConfigError(f"{name} must be at least 16 bytes written as hex")
+    return key
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+MAX_TOKEN_LIFETIME = 86400
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,15 @@ class Settings:
             problem = url_problem(url) if url else None
             if problem:
                 raise ConfigError(f"{name}: {problem}")
+        if not 1 <= self.token_lifetime <= MAX_TOKEN_LIFETIME:
+            raise ConfigError(f"token_lifetime (GOVSHARE_TOKEN_LIFETIME) must be from 1 to {MAX_TOKEN_LIFETIME} seconds, not {self.token_lifetime}")
+        if self.store_pool_size < 1:
+            raise ConfigError(f"store_pool_size (GOVSHARE_STORE_POOL_SIZE) must be at least 1, not {self.store_pool_size}")
+        for name, seconds in (("provider_timeout", self.provider_timeout), ("trusted_jwks_refresh", self.trusted_jwks_refresh)):
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise ConfigError(f"{name} (GOVSHARE_{name.upper()}) must be a number of seconds above 0, not {seconds}")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -83,7 +115,7 @@ class Settings:
         if audience := environ.get("GOVSHARE_AUDIENCE"):
             values["audience"] = audience
         if lifetime := environ.get("GOVSHARE_TOKEN_LIFETIME"):
-            values["token_lifetime"] = int(_float("GOVSHARE_TOKEN_LIFETIME", lifetime))
+            values["token_lifetime"] = _whole("GOVSHARE_TOKEN_LIFETIME", lifetime)
         if timeout := environ.get("GOVSHARE_PROVIDER_TIMEOUT"):
             values["provider_timeout"] = _float("GOVSHARE_PROVIDER_TIMEOUT", timeout)
         if cors := environ.get("GOVSHARE_CORS_ORIGINS"):
@@ -97,15 +129,15 @@ class Settings:
         if trusted_agencies := environ.get("GOVSHARE_TRUSTED_AGENCIES"):
             values["trusted_agencies"] = tuple(a.strip() for a in trusted_agencies.split(",") if a.strip())
         if pool := environ.get("GOVSHARE_STORE_POOL_SIZE"):
-            values["store_pool_size"] = int(_float("GOVSHARE_STORE_POOL_SIZE", pool))
+            values["store_pool_size"] = _whole("GOVSHARE_STORE_POOL_SIZE", pool)
+        if control := environ.get("GOVSHARE_CONTROL_DATABASE"):
+            values["control_database"] = control
         if prefix := environ.get("GOVSHARE_STORE_DATABASE_PREFIX"):
             values["store_database_prefix"] = prefix
         if audit := environ.get("GOVSHARE_AUDIT_JSONL"):
             values["audit_jsonl"] = audit
         if key := environ.get("GOVSHARE_LEDGER_KEY"):
-            values["ledger_key"] = bytes.fromhex(key) if len(key) >= 32 else None
-            if values["ledger_key"] is None:
-                raise ConfigError("GOVSHARE_LEDGER_KEY must be at least 16 bytes written as hex")
+            values["ledger_key"] = _ledger_key("GOVSHARE_LEDGER_KEY", key)
         if metrics_token := environ.get("GOVSHARE_METRICS_TOKEN"):
             values["metrics_token"] = metrics_token
         if ledger := environ.get("GOVSHARE_LEDGER"):
@@ -136,12 +168,7 @@ class Settings:
         base = path.parent
         converted: dict[str, Any] = {k: v for k, v in document.items() if v is not None}  # null: the default (or the environment's)
         if "ledger_key" in converted:
-            try:
-                converted["ledger_key"] = bytes.fromhex(converted["ledger_key"])
-            except ValueError:
-                raise ConfigError(f"{path}: ledger_key must be hex") from None
-            if len(converted["ledger_key"]) < 16:
-                raise ConfigError(f"{path}: ledger_key must be at least 16 bytes written as hex")
+            converted["ledger_key"] = _ledger_key(f"{path}: ledger_key", converted["ledger_key"])
         for key in ("data_dir", "catalog_dir"):
             if key in converted and converted[key] is not None:
                 converted[key] = (base / str(converted[key])).resolve()
@@ -168,7 +195,10 @@ def url_problem(url: str) -> str | None:
     Hosts may be listed (`host1:5432,host2:5433`), as libpq and asyncpg allow; the message
     never repeats the URL, which may hold a password.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [ of an IPv6 address
+        return "is not a URL (postgresql://user@host:5432/database)"
     if parts.scheme not in ("postgresql", "postgres"):
         return "must start with postgresql:// (postgresql://user@host:5432/database)"
     for host in parts.netloc.rpartition("@")[2].split(","):

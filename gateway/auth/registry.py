@@ -1,4 +1,4 @@
-"""The registry of OAuth2 clients in the control database: register, rotate, disable.
+"""The registry of OAuth2 clients in the control database: register, rotate, disable, enable.
 
 Running gateways hear of every change (NOTIFY govshare_clients) and apply it at once.
 """
@@ -11,7 +11,7 @@ import asyncpg
 
 from gateway.auth.secrets import hash_secret, verify_secret
 
-__all__ = ["demo_secret", "disable_client", "register_client", "rotate_client_secret", "still_on_demo_secrets"]
+__all__ = ["demo_secret", "disable_client", "enable_client", "register_client", "rotate_client_secret", "still_on_demo_secrets"]
 
 
 def demo_secret(client_id: str) -> str:
@@ -41,6 +41,14 @@ async def rotate_client_secret(conn: asyncpg.Connection, client_id: str, secret:
 async def disable_client(conn: asyncpg.Connection, client_id: str) -> bool:
     """Disables an enabled client (it gets no more tokens); False when there is none by that id."""
     status = await conn.execute("UPDATE clients SET disabled_at = now() WHERE client_id = $1 AND disabled_at IS NULL", client_id)
+    return await _changed(conn, status, client_id)
+
+
+async def enable_client(conn: asyncpg.Connection, client_id: str, secret: str) -> bool:
+    """Enables a disabled client with a new secret (the one it had stays refused); False when there is none by that id."""
+    status = await conn.execute(
+        "UPDATE clients SET disabled_at = NULL, secret_hash = $2 WHERE client_id = $1 AND disabled_at IS NOT NULL", client_id, hash_secret(secret)
+    )
     return await _changed(conn, status, client_id)
 
 

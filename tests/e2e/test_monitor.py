@@ -160,3 +160,84 @@ def test_last_updated_columns_of_any_time_type_are_read_as_moments_in_china() ->
     # a timestamp without a time zone is the agency's wall clock, not UTC
     assert _moment(dt.datetime(2026, 3, 31, 9, 0), china) == dt.datetime(2026, 3, 31, 9, 0, tzinfo=china)
     assert _moment(dt.datetime(2026, 3, 31, 1, 0, tzinfo=dt.timezone.utc), china) == dt.datetime(2026, 3, 31, 9, 0, tzinfo=china)
+
+
+async def test_only_refusals_for_duty_are_use_beyond_duty(pg_server: Any, run_prefix: str) -> None:
+    import asyncpg
+
+    from gateway.compliance import ledger_findings
+    from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, LedgerWriter
+    from gateway.migrate import migrate
+
+    name = f"{run_prefix}monitor_refusals"
+    await pg_server.create_database(name)
+    pool = await asyncpg.create_pool(pg_server.dsn(name), min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        writer = LedgerWriter(pool, hmac_key=b"k" * 32)
+        await writer.start()
+        now = dt.datetime(2026, 11, 30, 15, tzinfo=CST)
+
+        def refused(agency: str, duty: str | None, item: str, provider: str, *denied: tuple[str, str], outcome: str = "refused") -> DisclosureEvent:
+            entries = (ItemDisclosure(item, provider, (), tuple(DeniedField(f, c) for f, c in denied)),) if item else ()
+            return DisclosureEvent(
+                time=now - dt.timedelta(hours=1), request_id="r", agency=agency, client=agency, duty=duty, operation_hash="0" * 64,
+                outcome=outcome, items=entries,  # type: ignore[arg-type]
+            )
+
+        await writer.append(refused("gz-zfcxjsj", None, "*", "", ("*", "FORBIDDEN")))  # another role's mutation
+        await writer.append(refused("gz-zfcxjsj", None, "", ""))  # refused before events said why: nothing to tell
+        await writer.append(refused("gz-mzj", None, "*", "", ("*", "DUTY_REQUIRED")))  # no duty named
+        for _ in range(2):
+            await writer.append(refused("gz-rsj", "mz.assistance", "*", "", ("*", "DUTY_NOT_GRANTED")))
+        two_fields = (("Person.maritalStatus", "NOT_IN_SCOPE"), ("Person.marriageCertificates.number", "NOT_IN_SCOPE"))
+        await writer.append(refused("gz-rsj", "rs.insurance", "P03", "gz-mzj", *two_fields, outcome="partial"))
+        await writer.append(refused("th-mzj", "mz.assistance", "P01", "gz-gab", ("Person.name", "OUT_OF_DIVISION"), ("Person.gender", "OUT_OF_DIVISION")))
+        blocked = ("Person.housingSecurity.applicantMaritalStatus", "REDISTRIBUTION_BLOCKED")
+        await writer.append(refused("th-mzj", "mz.assistance", "H02", "gz-zfcxjsj", blocked, outcome="partial"))
+        await writer.close()
+        async with pool.acquire() as conn:
+            findings = await ledger_findings(conn, now)
+    finally:
+        await pool.close()
+        await pg_server.drop_database(name)
+    since = (now - dt.timedelta(days=30)).date()
+    assert [(f.kind, f.agency, f.article, f.object, f.evidence) for f in findings if f.kind in ("USE_BEYOND_DUTY", "OUT_OF_DIVISION")] == [
+        ("USE_BEYOND_DUTY", "gz-rsj", "R-18", "duty", f"2 request(s) denied with DUTY_NOT_GRANTED under duty mz.assistance since {since}"),
+        ("USE_BEYOND_DUTY", "gz-rsj", "R-34(4)", "item P03", f"1 request(s) denied with NOT_IN_SCOPE under duty rs.insurance since {since}"),
+        ("OUT_OF_DIVISION", "th-mzj", "R-21a", "item P01", f"1 request(s) denied with OUT_OF_DIVISION under duty mz.assistance since {since}"),
+    ]
+
+
+async def test_refusals_are_recorded_with_their_codes(agent: Any, runtime: Any) -> None:
+    import json
+
+    from gateway.compliance import ledger_findings
+
+    async def last_items(agency: str) -> list[dict[str, Any]]:
+        items = await runtime.control.fetchval("SELECT items FROM disclosure_events WHERE agency = $1 ORDER BY seq DESC LIMIT 1", agency)
+        return json.loads(items)  # type: ignore[no-any-return]
+
+    whole = {"item": "*", "provider": "", "served": []}
+    # refused for its duty before anything ran
+    assert (await agent("gz-rsj").query('{ person(idNumber: "440106199001011235") { name } }', duty="mz.assistance")).status_code == 403
+    assert await last_items("gz-rsj") == [{**whole, "denied": [{"field": "*", "code": "DUTY_NOT_GRANTED"}]}]
+    # a mutation of another role
+    forbidden = (await agent("gz-zfcxjsj").query('mutation { grantOnwardConsent(originItem: "P03", holder: "gz-zfcxjsj") { id } }')).json()
+    assert forbidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await last_items("gz-zfcxjsj") == [{**whole, "denied": [{"field": "*", "code": "FORBIDDEN"}]}]
+    # no duty named
+    await agent("gz-mzj").query('{ person(idNumber: "440106199001011235") { name } }')
+    assert await last_items("gz-mzj") == [{**whole, "denied": [{"field": "*", "code": "DUTY_REQUIRED"}]}]
+    # 王芳 lives in another district: the fields th-mzj asked for, refused for the division
+    await agent("th-mzj").query('{ person(idNumber: "44010319781120046X") { name socialInsurance { status } } }', duty="mz.assistance")
+    assert await last_items("th-mzj") == [
+        {"item": "P01", "provider": "gz-gab", "served": [], "denied": [{"field": "Person.name", "code": "OUT_OF_DIVISION"}]},
+        {"item": "P06", "provider": "gz-rsj", "served": [], "denied": [{"field": "Person.socialInsurance.status", "code": "OUT_OF_DIVISION"}]},
+    ]
+    findings = await ledger_findings(runtime.control, dt.datetime.now(CST))
+    assert ("OUT_OF_DIVISION", "th-mzj", "R-21a", "item P01") in {(f.kind, f.agency, f.article, f.object) for f in findings}
+    beyond = [f for f in findings if f.kind == "USE_BEYOND_DUTY"]
+    assert ("gz-rsj", "R-18", "duty") in {(f.agency, f.article, f.object) for f in beyond}
+    assert not [f for f in beyond if "FORBIDDEN" in f.evidence or "DUTY_REQUIRED" in f.evidence or "OUT_OF_DIVISION" in f.evidence]

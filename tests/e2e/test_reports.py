@@ -100,3 +100,78 @@ def test_csv_cells_are_never_spreadsheet_formulas() -> None:
     rows = list(csv.reader(render_csv(UsageReport(2026, None, [row], {})).splitlines()))
     assert rows[1][1:5] == ["'=HYPERLINK(\"http://x\")", "'+P01", "'@gz-gab", "'-mz.assistance"]
     assert rows[1][5] == "1"
+
+
+async def test_usage_counts_requests_once_and_refusals_as_a_whole(pg_server: Any, run_prefix: str) -> None:
+    import asyncpg
+
+    from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, LedgerWriter, subject_hash
+    from gateway.migrate import migrate
+    from gateway.report import collect_usage, render_csv, render_html, render_markdown
+
+    name = f"{run_prefix}usage_ledger"
+    await pg_server.create_database(name)
+    pool = await asyncpg.create_pool(pg_server.dsn(name), min_size=1, max_size=2)
+    key = b"k" * 32
+    names = {"gz-rsj": "<script>alert(1)</script>=cmd|x", "gz-zfcxjsj": "广州市住房和城乡建设局", "th-mzj": "天河区民政局"}
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        writer = LedgerWriter(pool, hmac_key=key)
+        await writer.start()
+
+        def event(agency: str, duty: str, outcome: str, *items: ItemDisclosure, subjects: int = 1) -> DisclosureEvent:
+            return DisclosureEvent(
+                time=dt.datetime(2026, 5, 4, 10, tzinfo=dt.timezone.utc), request_id="r", agency=agency, client=agency, duty=duty,
+                operation_hash="0" * 64, outcome=outcome, items=items, subjects=tuple(subject_hash(key, f"s{i}") for i in range(subjects)),  # type: ignore[arg-type]
+            )
+
+        def denied(item: str, provider: str, code: str) -> ItemDisclosure:
+            return ItemDisclosure(item, provider, (), (DeniedField("*" if item == "*" else "Person.maritalStatus", code),))
+
+        # the README's first request: one request, three items
+        await writer.append(event("gz-zfcxjsj", "zj.housing-security", "ok", *(ItemDisclosure(i, p, ("f",)) for i, p in (("P01", "gz-gab"), ("P03", "gz-mzj"), ("P06", "gz-rsj")))))
+        # one request, one item served and two denied
+        await writer.append(event("gz-rsj", "rs.insurance", "partial", ItemDisclosure("P01", "gz-gab", ("f",)), denied("P03", "gz-mzj", "NOT_IN_SCOPE"), denied("P05", "gz-mzj", "NOT_IN_SCOPE")))
+        for _ in range(3):  # refused as a whole for the duty
+            await writer.append(event("gz-rsj", "mz.assistance", "refused", denied("*", "", "DUTY_NOT_GRANTED"), subjects=0))
+        await writer.append(event("gz-rsj", "mz.assistance", "refused", subjects=0))  # the same, recorded before events said why
+        await writer.append(event("th-mzj", "mz.assistance", "refused", denied("P01", "gz-gab", "OUT_OF_DIVISION"), subjects=0))
+        await writer.close()
+        async with pool.acquire() as conn:
+            usage = await collect_usage(conn, 2026, None, names)
+            empty = await collect_usage(conn, 2013, None, names)
+    finally:
+        await pool.close()
+        await pg_server.drop_database(name)
+
+    assert usage.ranking() == [("gz-rsj", 1, 1, 5), ("gz-zfcxjsj", 1, 1, 0), ("th-mzj", 0, 0, 1)]
+    rows = {(r["agency"], r["item"], r["duty"]): r for r in csv.DictReader(io.StringIO(render_csv(usage)))}
+    assert {k: (r["provider"], r["requests"], r["subjects"], r["denials"]) for k, r in rows.items() if k[0] != "gz-zfcxjsj"} == {
+        ("gz-rsj", "P01", "rs.insurance"): ("gz-gab", "1", "1", "0"),
+        ("gz-rsj", "P03", "rs.insurance"): ("gz-mzj", "0", "0", "1"),
+        ("gz-rsj", "P05", "rs.insurance"): ("gz-mzj", "0", "0", "1"),
+        ("gz-rsj", "*", "mz.assistance"): ("", "0", "0", "4"),
+        ("th-mzj", "P01", "mz.assistance"): ("gz-gab", "0", "0", "1"),
+    }
+    assert [rows[("gz-zfcxjsj", i, "zj.housing-security")]["requests"] for i in ("P01", "P03", "P06")] == ["1", "1", "1"]
+
+    markdown = render_markdown(usage)
+    assert "| gz-rsj &lt;script&gt;alert(1)&lt;/script&gt;=cmd\\|x | 1 | 1 | 5 |" in markdown
+    assert "| gz-zfcxjsj 广州市住房和城乡建设局 | 1 | 1 | 0 |" in markdown and "| th-mzj 天河区民政局 | 0 | 0 | 1 |" in markdown
+    assert "| gz-rsj | * |  | mz.assistance | 0 | 0 | 4 |" in markdown and "<script>" not in markdown
+    page = render_html(usage)
+    assert "<title>5 denied</title>" in page and "<td>*</td><td></td><td>mz.assistance</td><td>0</td><td>0</td><td>4</td>" in page
+    assert render_markdown(empty) == "# Use of shared information 2013: all agencies\n\nNo shared information was requested in this year.\n"
+
+
+def test_markdown_cells_hold_catalog_text_as_text() -> None:
+    from gateway.report import AgencyUsage, UsageReport, UsageRow, render_markdown
+
+    agency = "a|b\\|c <i>&amp;\r\nd"
+    row = UsageRow(agency=agency, item="P01", provider="gz-gab", duty="x|y", requests=1)
+    text = render_markdown(UsageReport(2026, agency, [row], {agency: "<b>名</b>"}, {agency: AgencyUsage(requests=1)}))
+    escaped = "a\\|b\\\\\\|c &lt;i&gt;&amp;amp;<br>d"
+    assert text.startswith(f"# Use of shared information 2026: {escaped} &lt;b&gt;名&lt;/b&gt;\n")
+    assert f"| {escaped} &lt;b&gt;名&lt;/b&gt; | 1 | 0 | 0 |" in text
+    assert f"| {escaped} | P01 | gz-gab | x\\|y | 1 | 0 | 0 |" in text

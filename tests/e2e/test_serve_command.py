@@ -70,17 +70,60 @@ def serve(config: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-async def test_serve_refuses_clients_that_still_have_the_demo_secrets(production: Path) -> None:
-    process = serve(production, free_port())
+async def refused(config: Path, *extra: str) -> str:
+    """What `govshare serve` says when it refuses to start: one line, exit status 1, no traceback."""
+    process = serve(config, free_port(), *extra)
     _, stderr = await asyncio.to_thread(process.communicate, None, 60)
-    assert process.returncode != 0
     message = stderr.decode()
-    assert "still have the public demo secret" in message and "gz-gab" in message and "govshare clients rotate" in message
+    assert process.returncode == 1, message[-2000:]
+    assert "Traceback" not in message and "Application startup failed" not in message, message[-2000:]
+    assert message.startswith("Error: "), message
+    return message
+
+
+async def test_serve_refuses_clients_that_still_have_the_demo_secrets(production: Path) -> None:
+    for extra in ((), ("--workers", "2")):
+        message = await refused(production, *extra)
+        assert "still have the public demo secret" in message and "gz-gab" in message and "govshare clients rotate" in message
     disabled = await cli("clients", "disable", "gz-gab", "--config", str(production))
     assert disabled.exit_code == 0 and "client gz-gab disabled" in disabled.output
     again = await cli("clients", "disable", "gz-gab", "--config", str(production))
     assert again.exit_code == 1 and "no enabled client gz-gab" in again.output
     assert (await cli("clients", "rotate", "gz-nobody", "--config", str(production))).exit_code == 1
+
+
+async def test_a_disabled_client_is_enabled_again_with_a_new_secret(production: Path) -> None:
+    import asyncpg
+
+    from gateway.auth.secrets import verify_secret
+
+    assert (await cli("clients", "disable", "gz-rsj", "--config", str(production))).exit_code == 0
+    enabled = await cli("clients", "enable", "gz-rsj", "--config", str(production))
+    assert enabled.exit_code == 0, enabled.output
+    secret = printed_secret(enabled.output)
+    control = yaml.safe_load(production.read_text(encoding="utf-8"))["database_url"]
+    conn = await asyncpg.connect(control)
+    try:
+        row = await conn.fetchrow("SELECT secret_hash, disabled_at FROM clients WHERE client_id = 'gz-rsj'")
+    finally:
+        await conn.close()
+    assert row["disabled_at"] is None
+    assert verify_secret(secret, row["secret_hash"]) and not verify_secret("demo-gz-rsj", row["secret_hash"])
+    again = await cli("clients", "enable", "gz-rsj", "--config", str(production))
+    assert again.exit_code == 1 and "there is no disabled client gz-rsj" in again.output
+    assert (await cli("clients", "enable", "gz-nobody", "--config", str(production))).exit_code == 1
+
+
+async def test_serve_says_in_one_line_what_stops_the_start(production: Path) -> None:
+    settings = yaml.safe_load(production.read_text(encoding="utf-8"))
+    await retire_demo_secrets(production)
+    missing = production.with_name("missing.yaml")
+    missing.write_text(yaml.safe_dump({**settings, "database_url": settings["database_url"] + "_gone"}), encoding="utf-8")
+    message = await refused(missing)
+    assert "database_url (the control database) cannot be used" in message and "does not exist" in message
+    unusable = production.with_name("unusable.yaml")
+    unusable.write_text(yaml.safe_dump({**settings, "database_url": settings["database_url"] + "?sslmode=sometimes"}), encoding="utf-8")
+    assert "`sslmode` parameter must be one of" in await refused(unusable)
 
 
 async def test_serve_with_a_configuration_and_a_registered_client(production: Path) -> None:
