@@ -11,6 +11,7 @@ from strawberry.types import Info
 from authz.context import RequestContext
 from authz.policy import decide_duty, decide_fields, record_divisions
 from schema.catalog_types import AccessPlan, DutyAccess, FieldDecision
+from schema.operations import MAX_TOKENS
 from schema.selection import leaf_paths
 from schema.spec import SchemaSpec
 
@@ -37,7 +38,7 @@ def access_plan_field(spec: SchemaSpec) -> Any:
         errors: list[str] = []
         paths: list[str] = []
         try:
-            parsed = parse(document)
+            parsed = parse(document, max_tokens=MAX_TOKENS)
         except GraphQLError as exc:
             parsed = None
             errors.append(f"the document does not parse: {exc.message}")

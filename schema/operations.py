@@ -36,9 +36,14 @@ from strawberry.schema.schema import validate_document
 from authz.codes import Code
 from schema.errors import coded_error, with_code
 
-__all__ = ["MAX_ROOT_FIELDS", "OperationCache", "PreparedOperations", "RootFieldLimit"]
+__all__ = ["MAX_ROOT_FIELDS", "MAX_TOKENS", "OperationCache", "PreparedOperations", "RootFieldLimit"]
 
 V = TypeVar("V")
+
+
+MAX_TOKENS = 10_000
+"""Tokens of one GraphQL document: the full introspection query has ~300 and `persons` with
+100 literal ids ~250; parsing 100,000 takes seconds of the event loop every request shares."""
 
 
 class PreparedOperations:
@@ -70,7 +75,7 @@ class PreparedOperations:
             return document
         self.misses += 1
         try:
-            document = parse(query, **(options or {}))
+            document = parse(query, **{"max_tokens": MAX_TOKENS, **(options or {})})
         except GraphQLError as error:
             raise with_code(error, Code.GRAPHQL_PARSE_FAILED) from None
         if len(query) <= self.max_text:

@@ -67,8 +67,11 @@ def _walk(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     found: dict[str, None],
-    visited: set[str],
+    visited: set[tuple[str, str]],
 ) -> None:
+    """`visited` holds the (prefix, fragment) pairs walked anywhere in this walk: a fragment
+    yields the same paths wherever it is spread at one prefix, so it is walked once (a fragment
+    spread twice per level would otherwise cost 2^depth walks; a cycle ends here too)."""
     if selection_set is None:
         return
     for node in selection_set.selections:
@@ -87,5 +90,6 @@ def _walk(
         elif isinstance(node, FragmentSpreadNode):
             name = node.name.value
             fragment = fragments.get(name)
-            if fragment is not None and name not in visited:
-                _walk(entity, prefix, fragment.selection_set, fragments, variables, found, visited | {name})
+            if fragment is not None and (prefix, name) not in visited:
+                visited.add((prefix, name))
+                _walk(entity, prefix, fragment.selection_set, fragments, variables, found, visited)

@@ -104,6 +104,10 @@ def test_errors_carry_codes_and_callers_get_their_own_lists() -> None:
     with pytest.raises(GraphQLError) as raised:
         prepared.document("{ hello ")
     assert raised.value.extensions == {"code": "GRAPHQL_PARSE_FAILED"}
+    with pytest.raises(GraphQLError, match="more than 10000 tokens") as raised:
+        prepared.document("{ " + "hello " * 10_000 + "}")  # every request's loop would parse it
+    assert raised.value.extensions == {"code": "GRAPHQL_PARSE_FAILED"}
+    assert prepared.document("{ " + "hello " * 9_000 + "}") is not None
     document = prepared.document("{ nope }")
     errors = prepared.errors(schema._schema, "{ nope }", document, RULES)
     assert [e.extensions for e in errors] == [{"code": "GRAPHQL_VALIDATION_FAILED"}]
