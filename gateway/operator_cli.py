@@ -224,9 +224,7 @@ def clients_add(agency: str, config_file: Path | None, data_dir: Path, database_
 
     if not _with_registry(config_file, data_dir, database_url, control_database, register):
         raise click.ClickException(f"client {client_id or agency} already exists")
-    click.echo(f"client_id: {client_id or agency}")
-    click.echo(f"client_secret: {secret}")
-    console.print("Store the secret now: the gateway keeps only its hash. Running gateways accept it at once.")
+    _print_secret(client_id or agency, secret, "Running gateways accept it at once.")
 
 
 @clients.command("rotate")
@@ -240,9 +238,7 @@ def clients_rotate(client_id: str, config_file: Path | None, data_dir: Path, dat
     secret = new_secret()
     if not _with_registry(config_file, data_dir, database_url, control_database, lambda conn, _: rotate_client_secret(conn, client_id, secret)):
         raise click.ClickException(f"there is no enabled client {client_id}")
-    click.echo(f"client_id: {client_id}")
-    click.echo(f"client_secret: {secret}")
-    console.print("Store the secret now: the gateway keeps only its hash. Tokens issued before stay valid until they expire.")
+    _print_secret(client_id, secret, "Tokens issued before stay valid until they expire.")
 
 
 @clients.command("disable")
@@ -269,9 +265,7 @@ def clients_enable(client_id: str, config_file: Path | None, data_dir: Path, dat
     secret = new_secret()
     if not _with_registry(config_file, data_dir, database_url, control_database, lambda conn, _: enable_client(conn, client_id, secret)):
         raise click.ClickException(f"there is no disabled client {client_id}")
-    click.echo(f"client_id: {client_id}")
-    click.echo(f"client_secret: {secret}")
-    console.print("Store the secret now: the gateway keeps only its hash. Running gateways accept it at once.")
+    _print_secret(client_id, secret, "Running gateways accept it at once.")
 
 
 @main.group()
@@ -307,3 +301,10 @@ def keys_rotate_seal(agency: str, config_file: Path | None, data_dir: Path, data
             raise click.UsageError(f"{agency} has no seal key: only providers of licenses and documents seal ({', '.join(sealing)})")
         kid = asyncio.run(run(control))
     click.echo(f"new seal key {kid}; running gateways sign with it from now on")
+
+
+def _print_secret(client_id: str, secret: str, then: str) -> None:
+    """A client's new secret, shown once: the registry keeps only its hash."""
+    click.echo(f"client_id: {client_id}")
+    click.echo(f"client_secret: {secret}")
+    console.print(f"Store the secret now: the gateway keeps only its hash. {then}")

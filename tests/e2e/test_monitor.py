@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.monitor import _moment, broken_mapping, hidden_information, late_updates, unreachable_providers
@@ -99,19 +101,29 @@ async def test_overdue_supply_is_a_finding(agent: Any, runtime: Any) -> None:
     assert "2026-10-09" in mine[0].evidence
 
 
-async def test_ledger_findings_on_crafted_history(pg_server: Any, run_prefix: str) -> None:
+@contextlib.asynccontextmanager
+async def _ledger_database(pg_server: Any, name: str) -> AsyncIterator[Any]:
+    """A migrated control database of its own, for a ledger a test writes by hand."""
     import asyncpg
 
-    from gateway.compliance import ledger_findings
-    from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, LedgerWriter, subject_hash
     from gateway.migrate import migrate
 
-    name = f"{run_prefix}monitor_ledger"
     await pg_server.create_database(name)
     pool = await asyncpg.create_pool(pg_server.dsn(name), min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
+        yield pool
+    finally:
+        await pool.close()
+        await pg_server.drop_database(name)
+
+
+async def test_ledger_findings_on_crafted_history(pg_server: Any, run_prefix: str) -> None:
+    from gateway.compliance import ledger_findings
+    from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, LedgerWriter, subject_hash
+
+    async with _ledger_database(pg_server, f"{run_prefix}monitor_ledger") as pool:
         key = b"k" * 32
         writer = LedgerWriter(pool, hmac_key=key)
         await writer.start()
@@ -132,9 +144,6 @@ async def test_ledger_findings_on_crafted_history(pg_server: Any, run_prefix: st
         await writer.close()
         async with pool.acquire() as conn:
             findings = await ledger_findings(conn, now)
-    finally:
-        await pool.close()
-        await pg_server.drop_database(name)
     volume = [f for f in findings if f.kind == "UNUSUAL_VOLUME"]
     assert [(f.agency, f.article) for f in volume] == [("gz-zfcxjsj", "R-34(4)")]
     assert "400 subjects today against a daily average of 10" in volume[0].evidence
@@ -163,18 +172,10 @@ def test_last_updated_columns_of_any_time_type_are_read_as_moments_in_china() ->
 
 
 async def test_only_refusals_for_duty_are_use_beyond_duty(pg_server: Any, run_prefix: str) -> None:
-    import asyncpg
-
     from gateway.compliance import ledger_findings
     from gateway.ledger import DeniedField, DisclosureEvent, ItemDisclosure, LedgerWriter
-    from gateway.migrate import migrate
 
-    name = f"{run_prefix}monitor_refusals"
-    await pg_server.create_database(name)
-    pool = await asyncpg.create_pool(pg_server.dsn(name), min_size=1, max_size=2)
-    try:
-        async with pool.acquire() as conn:
-            await migrate(conn)
+    async with _ledger_database(pg_server, f"{run_prefix}monitor_refusals") as pool:
         writer = LedgerWriter(pool, hmac_key=b"k" * 32)
         await writer.start()
         now = dt.datetime(2026, 11, 30, 15, tzinfo=CST)
@@ -199,9 +200,6 @@ async def test_only_refusals_for_duty_are_use_beyond_duty(pg_server: Any, run_pr
         await writer.close()
         async with pool.acquire() as conn:
             findings = await ledger_findings(conn, now)
-    finally:
-        await pool.close()
-        await pg_server.drop_database(name)
     since = (now - dt.timedelta(days=30)).date()
     assert [(f.kind, f.agency, f.article, f.object, f.evidence) for f in findings if f.kind in ("USE_BEYOND_DUTY", "OUT_OF_DIVISION")] == [
         ("USE_BEYOND_DUTY", "gz-rsj", "R-18", "duty", f"2 request(s) denied with DUTY_NOT_GRANTED under duty mz.assistance since {since}"),
